@@ -1,0 +1,20 @@
+"""lmmext: nlme's linear mixed-effects and GLS models for statsmodels.
+
+Variance functions, residual correlation structures, nlme-style ``lme()`` and
+``gls()``, and nlme's inference, reproducing nlme's numbers.
+"""
+from .varfunc import VarComb, VarConstPower, VarExp, VarFixed, VarFunc, VarIdent, VarPower
+from .model import GLS, MixedLM, gls, lme
+
+try:  # the correlation structures
+    from .corstruct import (CorAR1, CorARMA, CorCAR1, CorCompSymm, CorExp, CorGaus,
+                            CorLin, CorRatio, CorSpher, CorStruct, CorSymm)
+except ImportError:  # pragma: no cover - during development only
+    pass
+
+__version__ = "0.1.0"
+
+__all__ = ["MixedLM", "GLS", "lme", "gls",
+           "VarFunc", "VarFixed", "VarIdent", "VarPower", "VarConstPower", "VarExp", "VarComb",
+           "CorStruct", "CorAR1", "CorCAR1", "CorARMA", "CorCompSymm", "CorSymm",
+           "CorExp", "CorGaus", "CorLin", "CorRatio", "CorSpher"]

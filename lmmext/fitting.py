@@ -1,0 +1,117 @@
+"""Fitting a model frame: the optimizer around the engine, nlme's outer loop for
+variance covariates that are fitted values, and the warnings users need."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from .likelihood import ProfiledLikelihood
+from .optimize import maximize
+
+__all__ = ["FitState", "fit_frame"]
+
+# log relative SD below which a random-effects SD is reported as on the boundary
+_BOUNDARY_LOG_SD = np.log(1e-4)
+_LOWER_LOG_SD = -30.0
+
+
+@dataclass
+class FitState:
+    frame: object
+    engine: ProfiledLikelihood
+    theta: np.ndarray
+    evaluation: object
+    blups: list
+    optim_info: object
+    reml: bool
+    outer_iterations: int = 0
+
+
+def _lower_bounds(engine):
+    lower = np.full(engine.n_params, -np.inf)
+    i = 0
+    for lev in engine.levels:
+        n = lev.n_params
+        if lev.pd_class == "pdSymm":
+            lower[i:i + lev.q] = _LOWER_LOG_SD
+        else:
+            lower[i:i + n] = _LOWER_LOG_SD
+        i += n
+    return lower
+
+
+def _optimize(engine, start):
+    lower = _lower_bounds(engine)
+    x0 = np.maximum(np.asarray(start, dtype=float), lower)
+    return maximize(engine.loglik, x0, lower)
+
+
+def _blups_and_fitted(engine, ev):
+    blups = engine.blups(ev) if engine.levels else []
+    return blups, engine.fitted_inner(ev, blups)
+
+
+def fit_frame(frame, reml=True, start=None, maxiter_outer=50, tol_outer=1e-6):
+    """Maximize the (RE)ML criterion of ``frame``; returns a :class:`FitState`."""
+    engine = ProfiledLikelihood(frame.y, frame.X, frame.levels, frame.varfunc,
+                                frame.corstruct, reml=reml)
+    theta0 = engine.start() if start is None else np.asarray(start, dtype=float)
+    if theta0.size != engine.n_params:
+        raise ValueError(f"start= has {theta0.size} values; this model has "
+                         f"{engine.n_params} variance parameters {engine.param_names()}")
+    vf = frame.varfunc
+    outer = 0
+    if vf is not None and vf.uses_fitted:
+        # nlme's scheme: the covariate is the current fitted values, held fixed while
+        # the variance parameters are optimized; iterate to self-consistency
+        vf.set_fitted(np.ones(frame.N))
+        ev = engine.evaluate(theta0, keep=True)
+        _, mu = _blups_and_fitted(engine, ev)
+        vf.set_fitted(mu)
+        theta = theta0
+        for outer in range(1, maxiter_outer + 1):
+            info = _optimize(engine, theta)
+            change = np.max(np.abs(info.x - theta) / np.where(info.x == 0, 1, np.abs(info.x)))
+            theta = info.x
+            ev = engine.evaluate(theta, keep=True)
+            _, mu = _blups_and_fitted(engine, ev)
+            if change <= tol_outer:
+                break
+            vf.set_fitted(mu)
+        else:
+            warnings.warn(f"the fitted-values variance covariate did not converge in "
+                          f"{maxiter_outer} outer iterations", ConvergenceWarning, stacklevel=3)
+    else:
+        info = _optimize(engine, theta0)
+        theta = info.x
+    ev = engine.evaluate(theta, keep=True)
+    blups, _ = _blups_and_fitted(engine, ev)
+    state = FitState(frame, engine, theta, ev, blups, info, reml, outer)
+    _warn_fit(state)
+    return state
+
+
+def _warn_fit(state):
+    info = state.optim_info
+    if not info.converged:
+        warnings.warn(f"the optimizer did not converge: {info.message}",
+                      ConvergenceWarning, stacklevel=4)
+    engine = state.engine
+    re_theta, _, _ = engine.split(state.theta)
+    for lev, t, L in zip(engine.levels, re_theta, state.evaluation.factors):
+        D = L @ L.T
+        sd = np.sqrt(np.diag(D))
+        for name, s in zip(lev.z_names, sd):
+            if s <= 0 or np.log(s) < _BOUNDARY_LOG_SD:
+                warnings.warn(f"random-effects SD of {name!r} at level {lev.name!r} is on "
+                              f"the boundary (relative SD {s:.3g}); the variance estimate "
+                              "is zero for practical purposes", ConvergenceWarning, stacklevel=4)
+        if lev.q > 1 and np.all(sd > 0):
+            C = D / np.outer(sd, sd)
+            off = np.abs(C[np.triu_indices(lev.q, 1)])
+            if np.any(off > 1 - 1e-6):
+                warnings.warn(f"a random-effects correlation at level {lev.name!r} is at "
+                              "+/-1 (boundary)", ConvergenceWarning, stacklevel=4)

@@ -1,0 +1,255 @@
+"""Model frames: from a formula, data and nlme-style structure arguments to the
+arrays the likelihood engine works on.
+
+nlme sorts the data by the grouping factors (outer to inner, by factor level order)
+before it does anything else; the engine needs that order so every group is a
+contiguous block of rows.  The frame remembers the permutation, so fitted values and
+residuals are returned in the caller's row order.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import patsy
+from scipy.linalg import qr
+
+from .formula import RandomLevel, eval_covariate, group_labels
+from .likelihood import Level
+
+__all__ = ["ModelFrame", "build_frame"]
+
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+@dataclass
+class ModelFrame:
+    """Arrays and structures of one model, rows in engine (sorted) order."""
+
+    formula: str
+    data: pd.DataFrame               # sorted model frame (all used columns)
+    order: np.ndarray                # original positions (within the kept rows) of sorted rows
+    index: pd.Index                  # original index labels of the kept rows, caller order
+    n_dropped: int
+    y: np.ndarray
+    y_name: str
+    X: np.ndarray
+    exog_names: list
+    design_info: object
+    levels: list                     # list of Level, outermost first
+    random_specs: list               # list of RandomLevel
+    varfunc: object = None
+    corstruct: object = None
+    eval_env: object = None
+    kind: str = "lme"
+    notes: list = field(default_factory=list)
+
+    @property
+    def N(self):
+        return len(self.y)
+
+    def to_caller_order(self, values):
+        """Engine-order array -> caller-order array."""
+        out = np.empty_like(values)
+        out[self.order] = values
+        return out
+
+
+def _used_columns(texts, data):
+    cols = set()
+    for t in texts:
+        if t:
+            cols.update(tok for tok in _TOKEN.findall(t) if tok in data.columns)
+    return [c for c in data.columns if c in cols]
+
+
+def _level_sort_key(col):
+    """Integer key that sorts a column by its level order (Categorical order, else
+    sorted values), as nlme's ordering by factor codes does."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.cat.codes.to_numpy()
+    return pd.factorize(col, sort=True)[0]
+
+
+def _check_names(names, data, what):
+    for n in names:
+        if n not in data.columns:
+            raise KeyError(f"{what}: unknown column {n!r}")
+
+
+def _design(formula_rhs, data, env, what):
+    try:
+        return patsy.dmatrix(formula_rhs, data, eval_env=env, NA_action="raise",
+                             return_type="dataframe")
+    except patsy.PatsyError as exc:
+        raise _patsy_error(exc, what) from None
+
+
+def _patsy_error(exc, what):
+    msg = str(exc).splitlines()[0]
+    m = re.search(r"name '([^']+)' is not defined", str(exc))
+    if m:
+        return KeyError(f"{what}: unknown column or name {m.group(1)!r}")
+    return ValueError(f"{what}: {msg}")
+
+
+def _aliased(X, names):
+    """Names of columns that are linear combinations of earlier ones (nlme drops
+    nothing: these are an error)."""
+    if X.shape[1] == 0:
+        return []
+    scale = np.sqrt((X ** 2).sum(axis=0))
+    Xs = X / np.where(scale > 0, scale, 1.0)
+    _, R, piv = qr(Xs, mode="economic", pivoting=True)
+    d = np.abs(np.diag(R))
+    tol = d.max() * max(X.shape) * np.finfo(float).eps * 10 if d.size else 0
+    rank = int((d > tol).sum())
+    return [names[i] for i in sorted(piv[rank:])]
+
+
+def build_frame(formula, data, random=(), weights=None, correlation=None,
+                missing="drop", eval_env=None, kind="lme"):
+    """Build the :class:`ModelFrame` of an lme (``random`` non-empty) or gls model."""
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if not isinstance(formula, str) or "~" not in formula:
+        raise ValueError(f"formula must be a string like 'y ~ x', got {formula!r}")
+    if missing not in ("drop", "raise"):
+        raise ValueError(f"missing= must be 'drop' or 'raise', got {missing!r}")
+    random = list(random)
+    env = eval_env if eval_env is not None else patsy.EvalEnvironment.capture(1)
+    for name, obj, base in (("weights", weights, "VarFunc"), ("correlation", correlation, "CorStruct")):
+        if obj is not None and base not in [c.__name__ for c in type(obj).__mro__]:
+            raise TypeError(f"{name}= must be a {base} instance such as "
+                            f"{'VarIdent' if name == 'weights' else 'CorAR1'}(...), got {obj!r}")
+    group_names = [lv.name for lv in random]
+    _check_names(group_names, data, "random=")
+    texts = [formula] + [lv.formula for lv in random] + group_names
+    for obj in (weights, correlation):
+        if obj is not None:
+            texts += _struct_texts(obj)
+    used = _used_columns(texts, data)
+    cor_groups = list(correlation.form.grouping) if correlation is not None else []
+    vf_groups = [g for obj in _parts(weights) for g in obj.form.grouping]
+    _check_names(cor_groups, data, "correlation form")
+    _check_names(vf_groups, data, "weights form")
+    frame = data.loc[:, used].copy() if used else pd.DataFrame(index=data.index)
+    na = frame.isna().any(axis=1).to_numpy() if used else np.zeros(len(data), bool)
+    n_dropped = int(na.sum())
+    if n_dropped:
+        if missing == "raise":
+            bad = [c for c in used if frame[c].isna().any()]
+            raise ValueError(f"missing values in column(s) {bad} ({n_dropped} rows); "
+                             "use missing='drop' to drop them")
+        frame = frame.loc[~na]
+    if len(frame) == 0:
+        raise ValueError("no rows left after dropping missing values")
+    index = frame.index
+    frame = frame.reset_index(drop=True)
+
+    # nlme's row order: by the random grouping (outer to inner), then by the
+    # correlation grouping when it is deeper; gls sorts only with a grouped corStruct
+    sort_cols = list(group_names)
+    cor_block_names = _cor_block_names(cor_groups, correlation, group_names, kind)
+    for g in cor_block_names:
+        if g not in sort_cols:
+            sort_cols.append(g)
+    if sort_cols:
+        keys = [_level_sort_key(frame[c]) for c in reversed(sort_cols)]
+        order = np.lexsort(keys)               # stable: keeps data order within groups
+    else:
+        order = np.arange(len(frame))
+    sframe = frame.iloc[order].reset_index(drop=True)
+
+    try:
+        y_df, X_df = patsy.dmatrices(formula, sframe, eval_env=env, NA_action="raise",
+                                     return_type="dataframe")
+    except patsy.PatsyError as exc:
+        raise _patsy_error(exc, "formula") from None
+    if y_df.shape[1] != 1:
+        raise ValueError(f"the response of {formula!r} must be numeric; it expands to "
+                         f"{y_df.shape[1]} columns (a string or categorical outcome?)")
+    y = y_df.iloc[:, 0].to_numpy(dtype=float)
+    X = X_df.to_numpy(dtype=float)
+    names = list(X_df.columns)
+    if X.shape[1] == 0:
+        raise ValueError("the fixed-effects formula has no columns")
+    aliased = _aliased(X, names)
+    if aliased:
+        raise ValueError(f"the fixed-effects design is rank deficient: column(s) {aliased} "
+                         "are linear combinations of the others (aliased)")
+    if X.shape[0] <= X.shape[1]:
+        raise ValueError(f"{X.shape[0]} observations are too few for {X.shape[1]} "
+                         "fixed effects")
+
+    levels = []
+    for k, spec in enumerate(random):
+        labels = group_labels(sframe, group_names[:k + 1], "random=")
+        codes, uniques = pd.factorize(labels, sort=False)
+        if k == 0 and len(uniques) < 2:
+            raise ValueError(f"grouping factor {spec.name!r} has only one level; "
+                             "a random effect needs at least two groups")
+        Z_df = _design(spec.formula if spec.formula.strip().startswith(("0", "-1"))
+                       else spec.formula, sframe, env, f"random formula for {spec.name!r}")
+        if Z_df.shape[1] == 0:
+            raise ValueError(f"random effects for {spec.name!r} have no columns")
+        levels.append(Level(spec.name, codes, [str(u) for u in uniques],
+                            Z_df.to_numpy(dtype=float), list(Z_df.columns), spec.pd_class))
+
+    mf = ModelFrame(formula, sframe, order, index, n_dropped, y, str(y_df.columns[0]),
+                    X, names, X_df.design_info, levels, random, eval_env=env, kind=kind)
+    if weights is not None:
+        vf = copy.deepcopy(weights)
+        vf.initialize(sframe, env)
+        mf.varfunc = vf
+    if correlation is not None:
+        cs = copy.deepcopy(correlation)
+        if cor_block_names:
+            blab = group_labels(sframe, cor_block_names, "correlation form")
+            bcodes, buniq = pd.factorize(blab, sort=False)
+        else:
+            bcodes, buniq = np.zeros(len(sframe), dtype=np.int64), np.array(["all"], dtype=object)
+        cs.block_labels = np.asarray([str(b) for b in buniq], dtype=object)
+        cs.initialize(sframe, np.asarray(bcodes, dtype=np.int64), env)
+        mf.corstruct = cs
+    return mf
+
+
+def _parts(vf):
+    if vf is None:
+        return []
+    return list(getattr(vf, "parts", [vf]))
+
+
+def _struct_texts(obj):
+    out = []
+    for part in _parts(obj):
+        form = part.form
+        out.append(form.covariate or "")
+        out += list(form.grouping)
+    return out
+
+
+def _cor_block_names(cor_groups, correlation, group_names, kind):
+    """The grouping that defines correlation blocks (nlme's rules, section 1)."""
+    if correlation is None:
+        return []
+    if not cor_groups:
+        return list(group_names)             # lme: innermost groups; gls: one block
+    if not group_names:
+        return cor_groups
+    if cor_groups == group_names[:len(cor_groups)] and len(cor_groups) < len(group_names):
+        warnings.warn("cannot use smaller level of grouping for 'correlation' than for "
+                      "'random'; replacing it by the random grouping", UserWarning, stacklevel=4)
+        return list(group_names)
+    if cor_groups[:len(group_names)] == group_names:
+        return cor_groups
+    if len(cor_groups) == 1 and cor_groups[0] == group_names[-1]:
+        # "| Subject" with random "~ 1 | Subject": the same grouping
+        return list(group_names)
+    raise ValueError(f"incompatible formulas for groups in 'random' ({group_names}) and "
+                     f"'correlation' ({cor_groups})")

@@ -1,0 +1,207 @@
+"""Model classes and nlme-style front doors: MixedLM, GLS, lme(), gls()."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import patsy
+from statsmodels.regression import mixed_linear_model as _sm
+
+from .fitting import fit_frame
+from .formula import RandomLevel, parse_random
+from .frame import build_frame
+from .results import GLSResults, LMEResults
+
+__all__ = ["MixedLM", "GLS", "lme", "gls"]
+
+
+def _method_to_reml(method):
+    if not isinstance(method, str) or method.upper() not in ("REML", "ML"):
+        raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
+    return method.upper() == "REML"
+
+
+class MixedLM(_sm.MixedLM):
+    """statsmodels' MixedLM with nlme's variance functions and correlation structures.
+
+    Build it with :meth:`from_formula` (statsmodels' arguments plus ``weights=`` and
+    ``correlation=``) or with :func:`lme`.  :meth:`fit` maximizes nlme's profiled
+    (RE)ML criterion and returns :class:`~lmmext.results.LMEResults`, a
+    ``MixedLMResults``.
+    """
+
+    @classmethod
+    def from_formula(cls, formula, data, re_formula=None, vc_formula=None, subset=None,
+                     use_sparse=False, missing="drop", *args, groups=None, weights=None,
+                     correlation=None, eval_env=0, **kwargs):
+        """Create a model from a formula and a DataFrame.
+
+        Parameters
+        ----------
+        formula : str
+            Fixed effects, e.g. ``"distance ~ age"``.
+        data : DataFrame
+        re_formula : str, optional
+            Random effects of ``groups`` (default a random intercept), e.g. ``"~ age"``.
+        vc_formula : dict, optional
+            Variance components nested in ``groups``; each value must be of the form
+            ``"0 + C(b)"`` (a random intercept per level of ``b`` within the group),
+            which is nlme's nested ``~ 1 | groups/b``.
+        groups : str
+            Name of the grouping column.
+        weights : VarFunc, optional
+        correlation : CorStruct, optional
+        missing : {"drop", "raise"}
+        """
+        if subset is not None:
+            data = data.loc[subset]
+        if groups is None:
+            raise ValueError("MixedLM.from_formula needs groups= (the grouping column name)")
+        if not isinstance(groups, str):
+            raise TypeError("groups= must be a column name in data")
+        levels = [RandomLevel(groups, _rhs(re_formula) if re_formula else "1")]
+        for name, spec in (vc_formula or {}).items():
+            inner = _vc_grouping(spec)
+            if inner is None:
+                raise NotImplementedError(
+                    f"vc_formula {name!r}: {spec!r} is not of the form '0 + C(b)'; use lme() "
+                    "with random={'g': '~ ...', 'b': '~ ...'} for general nested effects")
+            levels.append(RandomLevel(inner, "1"))
+        env = _env(eval_env)
+        frame = build_frame(formula, data, levels, weights, correlation, missing, env)
+        return cls._from_frame(frame)
+
+    @classmethod
+    def _from_frame(cls, frame):
+        outer = frame.levels[0]
+        exog = pd.DataFrame(frame.X, columns=frame.exog_names)
+        exog_re = pd.DataFrame(outer.Z, columns=outer.z_names)
+        model = cls(pd.Series(frame.y, name=frame.y_name), exog, outer.codes, exog_re=exog_re)
+        model._frame = frame
+        model.formula = frame.formula
+        model.weights_struct = frame.varfunc
+        model.correlation = frame.corstruct
+        return model
+
+    def fit(self, reml=True, start=None, **kwargs):
+        """Fit by REML (default) or ML.
+
+        Parameters
+        ----------
+        reml : bool
+        start : array_like or LMEResults, optional
+            Starting variance parameters (unconstrained scale), or a previous fit of
+            the same structure (a cheap update).
+        """
+        if not hasattr(self, "_frame"):
+            raise NotImplementedError("build lmmext.MixedLM with from_formula() or lme()")
+        if kwargs:
+            unknown = ", ".join(sorted(kwargs))
+            raise TypeError(f"MixedLM.fit got unexpected argument(s): {unknown}")
+        self.reml = bool(reml)
+        state = fit_frame(self._frame, reml=self.reml, start=_start_vector(start))
+        return LMEResults(self, state)
+
+
+class GLS:
+    """Generalized least squares with nlme's variance and correlation structures."""
+
+    def __init__(self, frame):
+        self._frame = frame
+        self.formula = frame.formula
+        self.weights_struct = frame.varfunc
+        self.correlation = frame.corstruct
+        self.endog = frame.y
+        self.exog = frame.X
+        self.exog_names = frame.exog_names
+        self.nobs = frame.N
+
+    @classmethod
+    def from_formula(cls, formula, data, weights=None, correlation=None, missing="drop",
+                     subset=None, eval_env=0):
+        """Create a GLS model from a formula and a DataFrame (see :func:`gls`)."""
+        if subset is not None:
+            data = data.loc[subset]
+        frame = build_frame(formula, data, [], weights, correlation, missing,
+                            _env(eval_env), kind="gls")
+        return cls(frame)
+
+    def fit(self, reml=True, start=None):
+        state = fit_frame(self._frame, reml=bool(reml), start=_start_vector(start))
+        return GLSResults(self, state)
+
+
+def _env(eval_env):
+    if isinstance(eval_env, patsy.EvalEnvironment):
+        return eval_env
+    # +2: this helper and the public function that called it
+    return patsy.EvalEnvironment.capture(int(eval_env) + 2)
+
+
+def _rhs(formula):
+    s = formula.strip()
+    return s[1:].strip() if s.startswith("~") else s
+
+
+def _vc_grouping(spec):
+    import re
+    m = re.match(r"^\s*~?\s*0\s*\+\s*C\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\)\s*$", spec)
+    return m.group(1) if m else None
+
+
+def _start_vector(start):
+    if start is None:
+        return None
+    if hasattr(start, "_state"):
+        return start._state.theta
+    return np.asarray(start, dtype=float)
+
+
+def lme(fixed, data, random, weights=None, correlation=None, method="REML",
+        missing="drop", start=None, eval_env=0):
+    """Fit a linear mixed-effects model the way nlme's ``lme`` does.
+
+    Parameters
+    ----------
+    fixed : str
+        Fixed-effects formula, e.g. ``"distance ~ Sex * I(age - 11)"``; evaluated with
+        patsy in the caller's namespace (``np.log(x)`` works).
+    data : DataFrame
+    random : str or dict
+        ``"~ 1 | g"``, ``"~ x | g"``, ``"~ 1 | a/b"`` (nested), or a dict
+        ``{"Dog": "~ day", "Side": "~ 1"}`` (outer first); a value may be
+        ``"pdDiag(~ x)"`` for uncorrelated random effects.
+    weights : VarFunc, optional
+        A variance function (VarIdent, VarPower, ...).
+    correlation : CorStruct, optional
+        A within-group correlation structure; without ``| g`` in its form it acts
+        within the innermost grouping level.
+    method : {"REML", "ML"}
+    missing : {"drop", "raise"}
+        Rows with missing values in used columns are dropped (their count is reported
+        as ``n_dropped``) or raise.
+    start : array_like or LMEResults, optional
+
+    Returns
+    -------
+    LMEResults
+    """
+    reml = _method_to_reml(method)
+    levels = parse_random(random)
+    if not levels:
+        raise ValueError("random= is required for lme(); use gls() for a model without "
+                         "random effects")
+    frame = build_frame(fixed, data, levels, weights, correlation, missing, _env(eval_env))
+    model = MixedLM._from_frame(frame)
+    return model.fit(reml=reml, start=start)
+
+
+def gls(model, data, weights=None, correlation=None, method="REML", missing="drop",
+        start=None, eval_env=0):
+    """Fit a linear model by generalized least squares the way nlme's ``gls`` does.
+
+    Parameters are as for :func:`lme`, without ``random``.
+    """
+    reml = _method_to_reml(method)
+    frame = build_frame(model, data, [], weights, correlation, missing, _env(eval_env),
+                        kind="gls")
+    return GLS(frame).fit(reml=reml, start=start)

@@ -1,0 +1,187 @@
+"""Maximization of the profiled log-likelihood over the variance parameters.
+
+L-BFGS-B on the unconstrained parameters with central-difference gradients, a few
+Newton steps with a finite-difference Hessian to polish the optimum when the
+parameter vector is small, and derivative-free fallbacks when the first method
+fails.  The record of what happened is returned as :class:`OptimInfo`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize
+
+__all__ = ["OptimInfo", "maximize"]
+
+_BAD = 1e100
+
+
+@dataclass
+class OptimInfo:
+    """The optimizer's record, stored on results as ``optim_info``."""
+
+    x: np.ndarray
+    loglik: float
+    converged: bool
+    message: str
+    n_evals: int
+    grad_norm: float
+    seconds: float
+    methods: list = field(default_factory=list)
+
+
+class _Counted:
+    def __init__(self, fun):
+        self.fun = fun
+        self.n = 0
+        self.best_x = None
+        self.best_f = np.inf
+
+    def __call__(self, x):
+        self.n += 1
+        try:
+            f = -float(self.fun(x))
+        except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError):
+            return _BAD
+        if not np.isfinite(f):
+            return _BAD
+        if f < self.best_f:
+            self.best_f, self.best_x = f, np.array(x, dtype=float)
+        return f
+
+
+def _steps(x, rel):
+    return rel * np.maximum(1.0, np.abs(x))
+
+
+def _gradient(f, x, rel=1e-4):
+    g = np.empty_like(x)
+    h = _steps(x, rel)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = h[i]
+        g[i] = (f(x + e) - f(x - e)) / (2.0 * h[i])
+    return g
+
+
+def _hessian(f, x, rel=1e-3):
+    k = x.size
+    h = _steps(x, rel)
+    H = np.empty((k, k))
+    f0 = f(x)
+    for i in range(k):
+        ei = np.zeros(k)
+        ei[i] = h[i]
+        H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / h[i] ** 2
+        for j in range(i):
+            ej = np.zeros(k)
+            ej[j] = h[j]
+            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
+                                 + f(x - ei - ej)) / (4 * h[i] * h[j])
+    return H
+
+
+def maximize(loglik, x0, lower=None, newton_max_params=12):
+    """Maximize ``loglik(x)`` from ``x0``.
+
+    Parameters
+    ----------
+    loglik : callable
+        Returns the log-likelihood; may raise FloatingPointError/LinAlgError where the
+        parameters are infeasible.
+    x0 : ndarray
+    lower : ndarray, optional
+        Lower bounds (``-inf`` for none), used to keep log-scale parameters finite.
+    """
+    t0 = time.perf_counter()
+    f = _Counted(loglik)
+    x0 = np.asarray(x0, dtype=float)
+    methods = []
+    if x0.size == 0:
+        ll = loglik(x0)
+        return OptimInfo(x0, ll, True, "no free variance parameters", 1, 0.0,
+                         time.perf_counter() - t0, ["none"])
+    if f(x0) >= _BAD:
+        raise FloatingPointError("the log-likelihood cannot be evaluated at the starting values")
+    bounds = None
+    if lower is not None:
+        bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+
+    def run_lbfgs(start):
+        res = optimize.minimize(f, start, jac=lambda x: _gradient(f, x), method="L-BFGS-B",
+                                bounds=bounds,
+                                options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9,
+                                         "maxcor": 20})
+        methods.append("L-BFGS-B")
+        return res
+
+    res = run_lbfgs(x0)
+    x = f.best_x
+    g = _gradient(f, x)
+    gnorm = _proj_norm(g, x, lower)
+    if gnorm > 1e-3:
+        # a second start from the best point, then a derivative-free method
+        run_lbfgs(x)
+        x = f.best_x
+        g = _gradient(f, x)
+        gnorm = _proj_norm(g, x, lower)
+        if gnorm > 1e-3:
+            optimize.minimize(f, x, method="Nelder-Mead",
+                              options={"maxiter": 4000 * x.size, "xatol": 1e-10,
+                                       "fatol": 1e-12, "adaptive": True})
+            methods.append("Nelder-Mead")
+            x = f.best_x
+            g = _gradient(f, x)
+            gnorm = _proj_norm(g, x, lower)
+    if x.size <= newton_max_params:
+        x = _newton_polish(f, x, lower)
+        methods.append("Newton")
+        g = _gradient(f, x)
+        gnorm = _proj_norm(g, x, lower)
+    converged = bool(gnorm < 1e-3)
+    msg = str(res.message) if converged else f"gradient norm {gnorm:.3g} after {f.n} evaluations"
+    return OptimInfo(x, -f(x), converged, msg, f.n, float(gnorm),
+                     time.perf_counter() - t0, methods)
+
+
+def _at_lower(x, lower):
+    if lower is None:
+        return np.zeros(x.size, dtype=bool)
+    return x <= np.asarray(lower) + 1e-8
+
+
+def _proj_norm(g, x, lower):
+    # at a lower bound a positive gradient of -loglik is not a failure to converge
+    g = np.where(_at_lower(x, lower) & (g > 0), 0.0, g)
+    return float(np.max(np.abs(g))) if g.size else 0.0
+
+
+def _newton_polish(f, x, lower, steps=4):
+    for _ in range(steps):
+        free = ~_at_lower(x, lower)
+        if not free.any():
+            break
+        g = _gradient(f, x)[free]
+        if np.max(np.abs(g)) < 1e-9:
+            break
+        H = _hessian(f, x)[np.ix_(free, free)]
+        try:
+            c = np.linalg.cholesky(H)
+        except np.linalg.LinAlgError:
+            break
+        step = np.linalg.solve(c.T, np.linalg.solve(c, g))
+        f0 = f(x)
+        improved = False
+        for scale in (1.0, 0.5, 0.25):
+            xn = x.copy()
+            xn[free] -= scale * step
+            if lower is not None:
+                xn = np.maximum(xn, lower)
+            if f(xn) <= f0:
+                x, improved = xn, True
+                break
+        if not improved:
+            break
+    return f.best_x if f.best_x is not None else x

@@ -1,0 +1,404 @@
+"""Results of lme / gls fits, with nlme's quantities and statsmodels' names."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import patsy
+from statsmodels.regression.mixed_linear_model import MixedLMResults
+
+from .inference import containment_df, t_table
+
+__all__ = ["LMEResults", "GLSResults"]
+
+
+class _ResultsCore:
+    """Quantities shared by lme and gls results, computed from a FitState."""
+
+    def _setup(self, state):
+        self._state = state
+        frame, engine, ev = state.frame, state.engine, state.evaluation
+        self.frame = frame
+        self.reml = state.reml
+        self.method = "REML" if state.reml else "ML"
+        self.nobs = frame.N
+        self.n_dropped = frame.n_dropped
+        self.optim_info = state.optim_info
+        self.converged = state.optim_info.converged
+        N, p = frame.X.shape
+        self.k_fe = p
+        self.fe_params = pd.Series(ev.beta, index=frame.exog_names, name="fe_params")
+        self.scale = float(ev.sigma2)
+        self.sigma = float(np.sqrt(ev.sigma2))
+        self._llf = float(ev.loglik)
+        # df of the likelihood: fixed effects + free variance parameters + sigma
+        self._df_ll = int(p + engine.n_params + 1)
+        self._n_star = N - p if state.reml else N
+        cov = engine.cov_beta(ev)
+        self._vcov = cov
+        _, theta_cor, theta_var = engine.split(state.theta)
+        self._theta_cor, self._theta_var = theta_cor, theta_var
+        self.variance_params = (frame.varfunc.coefficients(theta_var)
+                                if frame.varfunc is not None else pd.Series(dtype=float))
+        self.correlation_params = (frame.corstruct.coefficients(theta_cor)
+                                   if frame.corstruct is not None else pd.Series(dtype=float))
+        self._log_w = ev.log_w if ev.log_w is not None else np.zeros(N)
+
+    @property
+    def df_modelwc(self):
+        """Degrees of freedom of the likelihood (nlme's ``attr(logLik, "df")``)."""
+        return self._df_ll
+
+    @property
+    def llf(self):
+        """Log-likelihood (REML or ML as fitted), as nlme's ``logLik``."""
+        return self._llf
+
+    @property
+    def aic(self):
+        return -2 * self._llf + 2 * self._df_ll
+
+    @property
+    def bic(self):
+        """nlme's BIC: ``log(N - p)`` for REML fits, ``log(N)`` for ML."""
+        return -2 * self._llf + self._df_ll * np.log(self._n_star)
+
+    # --- fixed effects -------------------------------------------------------------
+    def _fe_series(self, values, name):
+        return pd.Series(values, index=self.fe_params.index, name=name)
+
+    @property
+    def cov_fe(self):
+        """Covariance of the fixed effects as nlme's ``vcov()`` reports it."""
+        return pd.DataFrame(self._vcov_nlme, index=self.fe_params.index,
+                            columns=self.fe_params.index)
+
+    @property
+    def tvalues(self):
+        return self._fe_series(self.fe_params / self.bse_fe, "t")
+
+    @property
+    def pvalues(self):
+        tt = t_table(self.fe_params, self.bse_fe, self.df_resid_fe)
+        return self._fe_series(tt["p-value"].to_numpy(), "p")
+
+    def fe_table(self):
+        """nlme's fixed-effects table (Value, Std.Error, DF, t-value, p-value)."""
+        return t_table(self.fe_params, self.bse_fe, self.df_resid_fe)
+
+    # --- residuals ---------------------------------------------------------------------
+    def _caller(self, values, name):
+        return pd.Series(self.frame.to_caller_order(np.asarray(values)),
+                         index=self.frame.index, name=name)
+
+    def _fitted_engine(self, level=None):
+        return self._state.engine.X @ self._state.evaluation.beta
+
+    @property
+    def fittedvalues(self):
+        return self._caller(self._fitted_engine(), "fitted")
+
+    @property
+    def resid(self):
+        return self._caller(self.frame.y - self._fitted_engine(), "resid")
+
+    def _pearson_engine(self, level=None):
+        r = self.frame.y - self._fitted_engine(level)
+        return r * np.exp(self._log_w) / self.sigma
+
+    @property
+    def resid_pearson(self):
+        """Response residuals divided by the within-group SD ``sigma / w_j``."""
+        return self._caller(self._pearson_engine(), "resid_pearson")
+
+    @property
+    def resid_normalized(self):
+        """Pearson residuals decorrelated by the inverse Cholesky factor of the
+        correlation structure (nlme's ``type = "normalized"``, computed on the sorted
+        data so that it is right whatever the row order)."""
+        r = self._pearson_engine()
+        cs = self.frame.corstruct
+        if cs is not None:
+            r, _ = cs.whiten(self._theta_cor, r)
+        return self._caller(r, "resid_normalized")
+
+    def residuals(self, type="response", level=None):
+        """nlme's ``resid(fit, type=, level=)``."""
+        if type in ("response", "r"):
+            r = self.frame.y - self._fitted_engine(level)
+            return self._caller(r, "resid")
+        if type in ("pearson", "p"):
+            return self._caller(self._pearson_engine(level), "resid_pearson")
+        if type in ("normalized", "n"):
+            if level is not None and level != self._max_level:
+                raise ValueError("normalized residuals are defined at the innermost level")
+            return self.resid_normalized
+        raise ValueError(f"unknown residual type {type!r}: use 'response', 'pearson' "
+                         "or 'normalized'")
+
+    _max_level = 0
+
+    def _design(self, newdata):
+        di = self.frame.design_info
+        try:
+            (X,) = patsy.build_design_matrices([di], newdata, NA_action="raise",
+                                               return_type="dataframe")
+        except patsy.PatsyError as exc:
+            raise ValueError(f"newdata cannot be used with this model: "
+                             f"{str(exc).splitlines()[0]}") from None
+        return X
+
+    # --- text ---------------------------------------------------------------------------
+    def _header(self, title):
+        lines = [title, f"  Data: {self.nobs} observations"
+                 + (f" ({self.n_dropped} rows with missing values dropped)" if self.n_dropped else ""),
+                 f"{'AIC':>12} {'BIC':>12} {'logLik':>12}",
+                 f"{self.aic:12.6g} {self.bic:12.6g} {self.llf:12.6g}", ""]
+        return lines
+
+    def _structure_lines(self):
+        lines = []
+        cs = self.frame.corstruct
+        if cs is not None:
+            lines += [f"Correlation Structure: {type(cs).__name__}",
+                      f" Formula: {cs.form.text}", " Parameter estimate(s):",
+                      _indent(self.correlation_params.to_string()), ""]
+        vf = self.frame.varfunc
+        if vf is not None:
+            lines += [f"Variance function: {vf.describe()}", " Parameter estimates:",
+                      _indent(self.variance_params.to_string()), ""]
+        return lines
+
+    def _fixed_lines(self):
+        tt = self.fe_table()
+        lines = [f"Coefficients:" if self._is_gls else "Fixed effects:",
+                 _indent(tt.to_string(float_format=lambda v: f"{v:.6g}")), ""]
+        q = np.quantile(self._pearson_engine(), [0, .25, .5, .75, 1])
+        lines += ["Standardized Within-Group Residuals:" if not self._is_gls
+                  else "Standardized residuals:",
+                  _indent(pd.Series(q, index=["Min", "Q1", "Med", "Q3", "Max"]).to_string()), ""]
+        return lines
+
+    def _summary_text(self):
+        raise NotImplementedError
+
+    def summary(self):
+        """nlme-style summary; printing it shows the text."""
+        return _Summary(self._summary_text())
+
+
+def _indent(text, n=2):
+    return "\n".join(" " * n + line for line in text.splitlines())
+
+
+class _Summary(str):
+    def __repr__(self):
+        return str(self)
+
+    def as_text(self):
+        return str(self)
+
+
+class LMEResults(_ResultsCore, MixedLMResults):
+    """Results of an lme / MixedLM fit.
+
+    A :class:`statsmodels.regression.mixed_linear_model.MixedLMResults` whose numbers
+    are nlme's: ``llf``, ``aic``, ``bic`` as nlme counts them, ``bse_fe`` as nlme's
+    summary prints them, ``df_resid_fe`` by nlme's containment rule.
+    """
+
+    _is_gls = False
+
+    def __init__(self, model, state):
+        self._setup(state)
+        frame = state.frame
+        N, p = frame.X.shape
+        # nlme: lme ML summary SEs are small-sample adjusted by N/(N-p); vcov is not
+        adj = N / (N - p) if not state.reml else 1.0
+        self._vcov_nlme = self._vcov
+        bse = np.sqrt(np.diag(self._vcov) * adj)
+        MixedLMResults.__init__(self, model, self.fe_params.to_numpy(),
+                                self._vcov * adj / self.scale)
+        self.params = self.fe_params.to_numpy()
+        self.scale = float(state.evaluation.sigma2)
+        self._bse_fe = self._fe_series(bse, "bse_fe")
+        coef_df, term_df = containment_df(frame.X, frame.levels, _terms(frame))
+        self.df_resid_fe = self._fe_series(coef_df, "df")
+        self._term_df = term_df
+        self._max_level = len(frame.levels)
+        self._re_cov = []
+        for lev, L in zip(frame.levels, state.evaluation.factors):
+            D = self.scale * (L @ L.T)
+            self._re_cov.append(pd.DataFrame(D, index=lev.z_names, columns=lev.z_names))
+        self.cov_re = self._re_cov[0]
+        self.cov_re_unscaled = self.cov_re / self.scale
+        # variances of the inner (nested) levels' first random effect, as statsmodels'
+        # variance components
+        self.vcomp = np.array([c.iloc[0, 0] for c in self._re_cov[1:]])
+        self.k_re2 = self._state.engine._sizes[0]
+        self.k_vc = len(self.vcomp)
+        self.hist = None
+        self.use_sqrt = True
+
+    @property
+    def bse_fe(self):
+        return self._bse_fe
+
+    @property
+    def bse(self):
+        return self._bse_fe
+
+    @property
+    def re_sd(self):
+        """Random-effect SDs and correlations per level, nlme's layout (dict of
+        DataFrames: ``sd`` column and correlation matrix)."""
+        out = {}
+        for lev, D in zip(self.frame.levels, self._re_cov):
+            sd = np.sqrt(np.diag(D.to_numpy()))
+            corr = D.to_numpy() / np.outer(sd, sd) if np.all(sd > 0) else np.eye(len(sd))
+            df = pd.DataFrame(corr, index=lev.z_names, columns=lev.z_names)
+            df.insert(0, "sd", sd)
+            out[lev.name] = df
+        return out
+
+    def _fitted_engine(self, level=None):
+        engine = self._state.engine
+        level = self._max_level if level is None else int(level)
+        if not 0 <= level <= self._max_level:
+            raise ValueError(f"level must be between 0 and {self._max_level}")
+        mu = engine.X @ self._state.evaluation.beta
+        for lev, b in list(zip(engine.levels, self._state.blups))[:level]:
+            mu = mu + np.einsum("nq,nq->n", lev.Z, b[lev.codes])
+        return mu
+
+    def fitted(self, level=None):
+        """nlme's ``fitted(fit, level=)``: level 0 is the population."""
+        return self._caller(self._fitted_engine(level), "fitted")
+
+    def ranef(self):
+        """BLUPs: a DataFrame per grouping level (rows in nlme's sorted order); a single
+        DataFrame when there is one level."""
+        out = {}
+        for lev, b in zip(self.frame.levels, self._state.blups):
+            out[lev.name] = pd.DataFrame(b, index=pd.Index(lev.labels, name=lev.name),
+                                         columns=lev.z_names)
+        return next(iter(out.values())) if len(out) == 1 else out
+
+    @property
+    def random_effects(self):
+        """BLUPs per group of the outermost level, as statsmodels: dict of Series.
+        Inner levels (nested) are added to their outer group, labelled
+        ``"<level>[<label>]:<coef>"``."""
+        levels, blups = self.frame.levels, self._state.blups
+        outer = levels[0]
+        res = {lab: pd.Series(blups[0][g], index=outer.z_names, dtype=float)
+               for g, lab in enumerate(outer.labels)}
+        for lev, b in zip(levels[1:], blups[1:]):
+            anc = outer.codes[lev.first_row]
+            for g, lab in enumerate(lev.labels):
+                key = outer.labels[anc[g]]
+                extra = pd.Series(b[g], index=[f"{lev.name}[{lab}]:{z}" for z in lev.z_names])
+                res[key] = pd.concat([res[key], extra])
+        return res
+
+    def predict(self, exog=None, level=0, newdata=None):
+        """Predictions for new data: ``level=0`` population (``X beta``), ``level=k``
+        adds the BLUPs of the first k grouping levels; groups not seen in the fit give
+        NaN (nlme)."""
+        data = newdata if newdata is not None else exog
+        if data is None:
+            return self.fitted(level)
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError("newdata must be a pandas DataFrame")
+        X = self._design(data)
+        mu = X.to_numpy() @ self.fe_params.to_numpy()
+        if not 0 <= level <= self._max_level:
+            raise ValueError(f"level must be between 0 and {self._max_level}")
+        names = [lev.name for lev in self.frame.levels]
+        for k, (lev, b) in enumerate(zip(self.frame.levels[:level], self._state.blups[:level])):
+            for n in names[:k + 1]:
+                if n not in data.columns:
+                    raise KeyError(f"newdata needs the grouping column {n!r} for level {level}")
+            from .formula import group_labels
+            labels = group_labels(data, names[:k + 1])
+            spec = self.frame.random_specs[k]
+            Z = patsy.dmatrix(spec.formula, data, return_type="dataframe").to_numpy()
+            pos = pd.Index(lev.labels).get_indexer(labels)
+            contrib = np.einsum("nq,nq->n", Z, b[np.where(pos >= 0, pos, 0)])
+            mu = mu + np.where(pos >= 0, contrib, np.nan)
+        return pd.Series(mu, index=data.index, name="predicted")
+
+    def _summary_text(self):
+        lines = self._header(f"Linear mixed-effects model fit by {self.method}")
+        lines.append("Random effects:")
+        for lev, (name, df) in zip(self.frame.levels, self.re_sd.items()):
+            lines.append(f" Formula: ~{lev_formula(self.frame, lev)} | {name}"
+                         + (f"  ({lev.pd_class})" if lev.pd_class != "pdSymm" else ""))
+            tab = pd.DataFrame({"StdDev": df["sd"]})
+            if len(df) > 1 and lev.pd_class == "pdSymm":
+                corr = df.drop(columns="sd")
+                for c in corr.columns[:-1]:
+                    tab["Corr " + c] = [corr.loc[r, c] if i > list(corr.index).index(c) else np.nan
+                                        for i, r in enumerate(corr.index)]
+            lines.append(_indent(tab.to_string(na_rep="", float_format=lambda v: f"{v:.6g}")))
+        lines.append(f" Residual StdDev: {self.sigma:.6g}")
+        lines.append("")
+        lines += self._structure_lines()
+        lines += self._fixed_lines()
+        groups = ", ".join(f"{lev.name}: {lev.n_groups}" for lev in self.frame.levels)
+        lines.append(f"Number of Observations: {self.nobs}")
+        lines.append(f"Number of Groups: {groups}")
+        return "\n".join(lines)
+
+
+def lev_formula(frame, lev):
+    for spec in frame.random_specs:
+        if spec.name == lev.name:
+            return " " + spec.formula
+    return " 1"
+
+
+def _terms(frame):
+    di = frame.design_info
+    return [(name, list(range(sl.start, sl.stop))) for name, sl in di.term_name_slices.items()]
+
+
+class GLSResults(_ResultsCore):
+    """Results of a gls / GLS fit (nlme's ``gls``)."""
+
+    _is_gls = True
+
+    def __init__(self, model, state):
+        self.model = model
+        self._setup(state)
+        N, p = state.frame.X.shape
+        # nlme: gls ML vcov uses q/(N-p), i.e. sigma_ML^2 N/(N-p)
+        adj = N / (N - p) if not state.reml else 1.0
+        self._vcov_nlme = self._vcov * adj
+        self._bse_fe = self._fe_series(np.sqrt(np.diag(self._vcov_nlme)), "bse_fe")
+        self.df_resid_fe = self._fe_series(np.full(p, float(N - p)), "df")
+        self.params = self.fe_params
+
+    @property
+    def bse_fe(self):
+        return self._bse_fe
+
+    bse = bse_fe
+
+    def cov_params(self):
+        return self.cov_fe
+
+    def predict(self, exog=None, newdata=None):
+        data = newdata if newdata is not None else exog
+        if data is None:
+            return self.fittedvalues
+        X = self._design(data)
+        return pd.Series(X.to_numpy() @ self.fe_params.to_numpy(), index=data.index,
+                         name="predicted")
+
+    def _summary_text(self):
+        lines = self._header(f"Generalized least squares fit by {self.method}")
+        lines += self._structure_lines()
+        lines += self._fixed_lines()
+        lines.append(f"Residual standard error: {self.sigma:.6g}")
+        lines.append(f"Degrees of freedom: {self.nobs} total; {self.nobs - self.k_fe} residual")
+        return "\n".join(lines)

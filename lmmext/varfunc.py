@@ -1,0 +1,454 @@
+"""Variance functions (nlme's varFunc classes).
+
+Every variance function follows one protocol, used by the likelihood engine:
+
+``initialize(data, eval_env)``
+    bind to the model frame (rows in engine order): evaluate the covariate, find the
+    strata, validate, set starting values.
+``n_params``, ``start()``, ``param_names()``
+    the free parameters on the unconstrained scale the optimizer sees.
+``weights(theta)``
+    nlme's variance weights ``w_j`` (the *inverse* SD multiplier):
+    ``Var(e_j) = sigma^2 / w_j^2``.  The engine multiplies rows by ``w`` and adds
+    ``sum(log w)`` to the log-likelihood.
+``coefficients(theta)``
+    the parameters on nlme's reported scale, all of them (fixed ones included), as
+    ``coef(varFunc, unconstrained = FALSE, allCoef = TRUE)`` prints them.
+``uses_fitted`` / ``set_fitted(mu)``
+    for ``form = "~ fitted"``: the engine supplies the current fitted values.
+
+A new variance function is one subclass of :class:`_CovariateVarFunc` (or of
+:class:`VarFunc`) implementing ``_log_sd`` -- the log of the SD multiplier ``1/w``.
+"""
+from __future__ import annotations
+
+import itertools
+import numbers
+
+import numpy as np
+import pandas as pd
+
+from .formula import eval_covariate, parse_struct_form
+
+__all__ = ["VarFunc", "VarFixed", "VarIdent", "VarPower", "VarExp",
+           "VarConstPower", "VarComb"]
+
+
+def _stratum_labels(data, names, what):
+    """Row labels and level order of the (interaction) stratum ``names``.
+
+    Level order follows the Categorical order of each factor (else sorted values);
+    interaction labels are joined with ``'*'`` as nlme does.  Only combinations that
+    occur in the data are levels.
+    """
+    per_factor = []
+    for n in names:
+        if n not in data.columns:
+            raise KeyError(f"{what}: unknown column {n!r} in the stratum")
+        col = data[n]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            order = [str(c) for c in col.cat.categories]
+        else:
+            vals = pd.unique(col.dropna())
+            try:
+                order = [str(v) for v in sorted(vals)]
+            except TypeError:
+                order = sorted(str(v) for v in vals)
+        per_factor.append((col.astype(str).to_numpy(), order))
+    labels = per_factor[0][0].astype(object)
+    for lab, _ in per_factor[1:]:
+        labels = labels + "*" + lab.astype(object)
+    rank = {}
+    # lexicographic order of the factors' level positions, first factor slowest
+    for combo in itertools.product(*[o for _, o in per_factor]):
+        rank.setdefault("*".join(combo), len(rank))
+    present = set(labels)
+    levels = [lev for lev in sorted(rank, key=rank.get) if lev in present]
+    return labels, levels
+
+
+class VarFunc:
+    """Base class of the variance functions.
+
+    Subclasses set ``self._free`` (boolean mask over all parameters), ``self._all``
+    (all parameters on the unconstrained scale, fixed ones included) and
+    ``self._names`` in ``initialize``, and implement ``_log_sd(all_params)``.
+    """
+
+    uses_fitted = False
+    _default_value = 0.0
+
+    def __init__(self, value=None, form="~ 1", fixed=None):
+        self.value = value
+        self.fixed = fixed
+        self.form = parse_struct_form(form, f"{type(self).__name__} form")
+        self._initialized = False
+
+    # -- protocol -----------------------------------------------------------
+    @property
+    def n_params(self):
+        self._check_init()
+        return int(self._free.sum())
+
+    def start(self):
+        self._check_init()
+        return self._all[self._free].copy()
+
+    def param_names(self):
+        self._check_init()
+        return [n for n, f in zip(self._names, self._free) if f]
+
+    def weights(self, theta):
+        return np.exp(-self._log_sd(self._full(theta)))
+
+    def log_weights(self, theta):
+        return -self._log_sd(self._full(theta))
+
+    def coefficients(self, theta=None):
+        self._check_init()
+        full = self._full(self.start() if theta is None else theta)
+        return pd.Series(self._natural(full), index=list(self._names), dtype=float)
+
+    def set_fitted(self, mu):  # pragma: no cover - only covariate functions use it
+        pass
+
+    # -- helpers --------------------------------------------------------------
+    def _check_init(self):
+        if not self._initialized:
+            raise RuntimeError(f"{type(self).__name__} is not initialized on data yet")
+
+    def _full(self, theta):
+        out = self._all.copy()
+        theta = np.asarray(theta, dtype=float)
+        if theta.size != self._free.sum():
+            raise ValueError(f"{type(self).__name__}: expected {self._free.sum()} "
+                             f"parameters, got {theta.size}")
+        out[self._free] = theta
+        return out
+
+    def _natural(self, full):
+        return full
+
+    def describe(self):
+        """One-line description for summaries."""
+        return f"{type(self).__name__}(form={self.form.text!r})"
+
+    def __repr__(self):
+        return self.describe()
+
+
+class VarFixed(VarFunc):
+    """Variance proportional to a covariate: ``Var(e) = sigma^2 * |v|``.
+
+    Parameters
+    ----------
+    form : str
+        ``"~ v"``; the covariate must be positive.
+    """
+
+    def __init__(self, form="~ 1"):
+        super().__init__(None, form, None)
+        if self.form.covariate is None or self.form.grouping:
+            raise ValueError(f"VarFixed needs a covariate and no stratum, e.g. '~ age'; got {form!r}")
+
+    def initialize(self, data, eval_env=None):
+        v = eval_covariate(self.form.covariate, data, eval_env, "VarFixed covariate")
+        if np.any(~np.isfinite(v)) or np.any(v <= 0):
+            raise ValueError(f"VarFixed covariate {self.form.covariate!r} must be positive "
+                             f"(min {np.nanmin(v):g})")
+        self._logv = 0.5 * np.log(v)
+        self._all = np.zeros(0)
+        self._free = np.zeros(0, dtype=bool)
+        self._names = []
+        self._initialized = True
+
+    def _log_sd(self, full):
+        return self._logv
+
+
+class VarIdent(VarFunc):
+    """One residual SD per stratum: ``Var(e) = sigma^2 * delta_s^2``, ``delta_ref = 1``.
+
+    Parameters
+    ----------
+    value : float or dict, optional
+        Starting ratios: a single number for all non-reference strata, or a dict
+        ``{stratum: ratio}``.
+    form : str
+        ``"~ 1 | s"`` or ``"~ 1 | s1*s2"`` (strata labelled ``"a*b"``).
+    fixed : dict, optional
+        ``{stratum: ratio}`` held fixed.
+    ref : str, optional
+        The reference stratum; default the first level (Categorical order, else
+        sorted).  nlme uses the first stratum of its sorted data instead; the two
+        agree whenever the data are ordered by level.
+    """
+
+    def __init__(self, value=None, form="~ 1", fixed=None, ref=None):
+        super().__init__(value, form, fixed)
+        self.ref = ref
+        if not self.form.grouping:
+            raise ValueError(f"VarIdent needs a stratum, e.g. form='~ 1 | Sex'; got {form!r}")
+
+    def initialize(self, data, eval_env=None):
+        labels, levels = _stratum_labels(data, self.form.grouping, "VarIdent")
+        ref = levels[0] if self.ref is None else str(self.ref)
+        if ref not in levels:
+            raise ValueError(f"VarIdent ref={self.ref!r} is not a stratum in the data "
+                             f"(strata: {levels})")
+        others = [lev for lev in levels if lev != ref]
+        start = dict.fromkeys(others, 0.0)
+        if self.value is not None:
+            if isinstance(self.value, dict):
+                self._check_names(self.value, levels, "value")
+                bad = [k for k in self.value if str(k) == ref]
+                if bad:
+                    raise ValueError(f"VarIdent value= names the reference stratum {ref!r}")
+                start.update({str(k): self._log_ratio(v, k) for k, v in self.value.items()})
+            else:
+                lv = self._log_ratio(self.value, "value")
+                start = dict.fromkeys(others, lv)
+        fixed = {}
+        if self.fixed is not None:
+            if not isinstance(self.fixed, dict):
+                raise ValueError("VarIdent fixed= must be a dict {stratum: ratio}")
+            self._check_names(self.fixed, levels, "fixed")
+            fixed = {str(k): self._log_ratio(v, k) for k, v in self.fixed.items()}
+            if ref in fixed:
+                raise ValueError(f"VarIdent fixed= names the reference stratum {ref!r}")
+            start.update(fixed)
+        self.levels = [ref] + others
+        self.reference = ref
+        codes = pd.Categorical(labels, categories=self.levels).codes
+        self._codes = np.asarray(codes)
+        self._names = others
+        self._all = np.array([start[o] for o in others], dtype=float)
+        self._free = np.array([o not in fixed for o in others], dtype=bool)
+        self._initialized = True
+
+    @staticmethod
+    def _log_ratio(v, name):
+        if not isinstance(v, numbers.Real) or not np.isfinite(v) or v <= 0:
+            raise ValueError(f"VarIdent ratio for {name!r} must be a positive number, got {v!r}")
+        return float(np.log(v))
+
+    @staticmethod
+    def _check_names(d, levels, what):
+        missing = [k for k in d if str(k) not in levels]
+        if missing:
+            raise ValueError(f"VarIdent {what}= names strata not in the data: {missing} "
+                             f"(strata: {levels})")
+
+    def _log_sd(self, full):
+        return np.concatenate([[0.0], full])[self._codes]
+
+    def _natural(self, full):
+        return np.exp(full)
+
+    def coefficients(self, theta=None):
+        s = super().coefficients(theta)
+        return pd.concat([pd.Series({self.reference: 1.0}), s])
+
+
+class _CovariateVarFunc(VarFunc):
+    """Variance functions of a covariate ``v`` (or the fitted values), optionally
+    with one parameter set per stratum (``form = "~ v | s"``).
+
+    Subclasses define ``_pnames`` (names of the parameters of one stratum),
+    ``_defaults`` (their unconstrained defaults), ``_to_unc``/``_to_nat`` and
+    ``_log_sd_of(v, params)`` where ``params`` has one row per observation.
+    """
+
+    _pnames = ("power",)
+    _defaults = (0.0,)
+
+    def __init__(self, value=None, form="~ fitted", fixed=None):
+        super().__init__(value, form, fixed)
+        self.uses_fitted = self.form.uses_fitted
+        if self.form.covariate is None:
+            raise ValueError(f"{type(self).__name__} needs a covariate, e.g. '~ age' or '~ fitted'")
+
+    def initialize(self, data, eval_env=None):
+        name = type(self).__name__
+        if self.uses_fitted:
+            self._v = np.ones(len(data))
+        else:
+            self._v = eval_covariate(self.form.covariate, data, eval_env, f"{name} covariate")
+            self._check_covariate(self._v)
+        if self.form.grouping:
+            labels, levels = _stratum_labels(data, self.form.grouping, name)
+            self.levels = levels
+            self._codes = np.asarray(pd.Categorical(labels, categories=levels).codes)
+        else:
+            self.levels = [None]
+            self._codes = np.zeros(len(data), dtype=int)
+        k, s = len(self._pnames), len(self.levels)
+        start = np.tile(np.asarray(self._defaults, dtype=float), (s, 1))   # (s, k)
+        free = np.ones((s, k), dtype=bool)
+        if self.value is not None:
+            start = self._apply(self.value, start, "value")
+        if self.fixed is not None:
+            start = self._apply(self.fixed, start, "fixed")
+            if isinstance(self.fixed, dict):
+                for key in self.fixed:
+                    free[self.levels.index(str(key))] = False
+            else:
+                free[:] = False
+        # parameters are stored parameter-major (all strata of p1, then p2), as nlme
+        self._all = start.T.ravel()
+        self._free = free.T.ravel()
+        if len(self._pnames) == 1:
+            self._names = ([self._pnames[0]] if self.levels == [None]
+                           else [str(lev) for lev in self.levels])
+        else:
+            self._names = [p if lev is None else f"{p}.{lev}"
+                           for p in self._pnames for lev in self.levels]
+        self._initialized = True
+
+    def _apply(self, spec, start, what):
+        name = type(self).__name__
+        if isinstance(spec, dict):
+            if self.levels == [None]:
+                raise ValueError(f"{name} {what}= is a dict but the form has no stratum")
+            missing = [k for k in spec if str(k) not in self.levels]
+            if missing:
+                raise ValueError(f"{name} {what}= names strata not in the data: {missing} "
+                                 f"(strata: {self.levels})")
+            for key, v in spec.items():
+                start[self.levels.index(str(key))] = self._to_unc(v, what)
+        else:
+            start[:] = self._to_unc(spec, what)
+        return start
+
+    def _check_covariate(self, v):
+        if np.any(~np.isfinite(v)):
+            raise ValueError(f"{type(self).__name__} covariate {self.form.covariate!r} "
+                             "has non-finite values")
+
+    def set_fitted(self, mu):
+        mu = np.asarray(mu, dtype=float)
+        self._check_covariate(mu)
+        self._v = mu
+
+    def _log_sd(self, full):
+        k, s = len(self._pnames), len(self.levels)
+        params = full.reshape(k, s).T[self._codes]      # (N, k)
+        return self._log_sd_of(self._v, params)
+
+    def _natural(self, full):
+        k, s = len(self._pnames), len(self.levels)
+        return self._to_nat(full.reshape(k, s).T).T.ravel()
+
+    # default: parameters are on the natural scale
+    def _to_unc(self, v, what):
+        arr = np.atleast_1d(np.asarray(v, dtype=float))
+        if arr.size != len(self._pnames) or np.any(~np.isfinite(arr)):
+            raise ValueError(f"{type(self).__name__} {what}= must be "
+                             f"{len(self._pnames)} finite number(s), got {v!r}")
+        return arr
+
+    def _to_nat(self, params):
+        return params
+
+
+class VarPower(_CovariateVarFunc):
+    """``Var(e) = sigma^2 |v|^(2 delta)``; ``form="~ fitted"`` (default) uses the
+    fitted values.  ``fixed=`` is the power's *value* (nlme's convention)."""
+
+    _pnames = ("power",)
+    _defaults = (0.0,)
+
+    def _check_covariate(self, v):
+        super()._check_covariate(v)
+        if np.any(v == 0):
+            raise ValueError(f"VarPower covariate {self.form.covariate!r} has zeros: the "
+                             "weight |v|^(-power) is undefined; use VarConstPower or shift it")
+
+    def _log_sd_of(self, v, params):
+        return params[:, 0] * np.log(np.abs(v))
+
+
+class VarExp(_CovariateVarFunc):
+    """``Var(e) = sigma^2 exp(2 delta v)``."""
+
+    _pnames = ("expon",)
+    _defaults = (0.0,)
+
+    def _log_sd_of(self, v, params):
+        return params[:, 0] * v
+
+
+class VarConstPower(_CovariateVarFunc):
+    """``Var(e) = sigma^2 (c + |v|^delta)^2``; unconstrained ``(log c, delta)``,
+    defaults ``c = 0.1``, ``delta = 0``.  ``value``/``fixed`` take ``(const, power)``
+    on the natural scale."""
+
+    _pnames = ("const", "power")
+    _defaults = (np.log(0.1), 0.0)
+
+    def _to_unc(self, v, what):
+        arr = super()._to_unc(v, what)
+        if arr[0] <= 0:
+            raise ValueError(f"VarConstPower {what}= const must be positive, got {arr[0]!r}")
+        return np.array([np.log(arr[0]), arr[1]])
+
+    def _to_nat(self, params):
+        return np.column_stack([np.exp(params[:, 0]), params[:, 1]])
+
+    def _log_sd_of(self, v, params):
+        return np.log(np.exp(params[:, 0]) + np.abs(v) ** params[:, 1])
+
+
+class VarComb(VarFunc):
+    """Product of variance functions; parameters concatenated, reported names
+    prefixed ``A.``, ``B.``, ..."""
+
+    def __init__(self, *varfuncs):
+        if len(varfuncs) < 2 or not all(isinstance(v, VarFunc) for v in varfuncs):
+            raise ValueError("VarComb needs two or more variance functions")
+        self.parts = list(varfuncs)
+        self.form = varfuncs[0].form
+        self.uses_fitted = any(v.uses_fitted for v in varfuncs)
+        self._initialized = False
+
+    def initialize(self, data, eval_env=None):
+        for v in self.parts:
+            v.initialize(data, eval_env)
+        self._sizes = [v.n_params for v in self.parts]
+        self._initialized = True
+
+    @property
+    def n_params(self):
+        return sum(v.n_params for v in self.parts)
+
+    def start(self):
+        return np.concatenate([v.start() for v in self.parts])
+
+    def param_names(self):
+        return [f"{chr(65 + i)}.{n}" for i, v in enumerate(self.parts) for n in v.param_names()]
+
+    def _split(self, theta):
+        return np.split(np.asarray(theta, dtype=float), np.cumsum(self._sizes)[:-1])
+
+    def log_weights(self, theta):
+        return sum(v.log_weights(t) for v, t in zip(self.parts, self._split(theta)))
+
+    def weights(self, theta):
+        return np.exp(self.log_weights(theta))
+
+    def coefficients(self, theta=None):
+        theta = self.start() if theta is None else theta
+        out = []
+        for i, (v, t) in enumerate(zip(self.parts, self._split(theta))):
+            c = v.coefficients(t)
+            c.index = [f"{chr(65 + i)}.{n}" for n in c.index]
+            out.append(c)
+        return pd.concat(out)
+
+    def set_fitted(self, mu):
+        for v in self.parts:
+            if v.uses_fitted:
+                v.set_fitted(mu)
+
+    def describe(self):
+        return "VarComb(" + ", ".join(v.describe() for v in self.parts) + ")"
