@@ -9,6 +9,7 @@ residuals are returned in the caller's row order.
 from __future__ import annotations
 
 import copy
+import keyword
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -165,6 +166,7 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
         order = np.arange(len(frame))
     sframe = frame.iloc[order].reset_index(drop=True)
 
+    formula = _quote_keywords(formula, sframe)
     try:
         y_df, X_df = patsy.dmatrices(formula, sframe, eval_env=env, NA_action="raise",
                                      return_type="dataframe")
@@ -217,6 +219,15 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
         cs.initialize(sframe, np.asarray(bcodes, dtype=np.int64), env)
         mf.corstruct = cs
     return mf
+
+
+def _quote_keywords(formula, data):
+    """Columns named like Python keywords (``yield``, ``lambda``) cannot be evaluated
+    by patsy; quote them as ``Q("yield")``."""
+    def repl(m):
+        tok = m.group(0)
+        return f'Q("{tok}")' if keyword.iskeyword(tok) and tok in data.columns else tok
+    return _TOKEN.sub(repl, formula)
 
 
 def _parts(vf):

@@ -176,8 +176,9 @@ class VarIdent(VarFunc):
         ``{stratum: ratio}``.
     form : str
         ``"~ 1 | s"`` or ``"~ 1 | s1*s2"`` (strata labelled ``"a*b"``).
-    fixed : dict, optional
-        ``{stratum: ratio}`` held fixed.
+    fixed : bool or dict, optional
+        ``True`` holds the ``value=`` ratios; a dict ``{stratum: ratio}`` (nlme's
+        form) holds those strata at those ratios.
     ref : str, optional
         The reference stratum; default the first level (Categorical order, else
         sorted).  nlme uses the first stratum of its sorted data instead; the two
@@ -209,9 +210,16 @@ class VarIdent(VarFunc):
                 lv = self._log_ratio(self.value, "value")
                 start = dict.fromkeys(others, lv)
         fixed = {}
-        if self.fixed is not None:
+        if self.fixed is True:
+            # hold the value= ratios (all non-reference strata when value is a number)
+            if self.value is None:
+                raise ValueError("VarIdent fixed=True needs value= (the ratios to hold)")
+            fixed = {o: start[o] for o in others
+                     if not isinstance(self.value, dict) or o in map(str, self.value)}
+        elif self.fixed not in (None, False):
             if not isinstance(self.fixed, dict):
-                raise ValueError("VarIdent fixed= must be a dict {stratum: ratio}")
+                raise ValueError("VarIdent fixed= must be True/False (hold value=) or a dict "
+                                 "{stratum: ratio} (nlme's form)")
             self._check_names(self.fixed, levels, "fixed")
             fixed = {str(k): self._log_ratio(v, k) for k, v in self.fixed.items()}
             if ref in fixed:
@@ -287,7 +295,10 @@ class _CovariateVarFunc(VarFunc):
         free = np.ones((s, k), dtype=bool)
         if self.value is not None:
             start = self._apply(self.value, start, "value")
-        if self.fixed is not None:
+        if self.fixed is True:
+            free[:] = False                    # hold value= (or the default)
+        elif self.fixed not in (None, False):
+            # nlme's convention: fixed= is the value itself (a number, or per stratum)
             start = self._apply(self.fixed, start, "fixed")
             if isinstance(self.fixed, dict):
                 for key in self.fixed:
@@ -353,7 +364,10 @@ class _CovariateVarFunc(VarFunc):
 
 class VarPower(_CovariateVarFunc):
     """``Var(e) = sigma^2 |v|^(2 delta)``; ``form="~ fitted"`` (default) uses the
-    fitted values.  ``fixed=`` is the power's *value* (nlme's convention)."""
+    fitted values.
+
+    ``fixed=True`` holds ``value=``; a number (or a dict per stratum) given as
+    ``fixed=`` is the value to hold, nlme's convention (``fixed=1.0`` is power 1)."""
 
     _pnames = ("power",)
     _defaults = (0.0,)

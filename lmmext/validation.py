@@ -1,0 +1,286 @@
+"""Validation against nlme: fit every stored reference case and compare.
+
+Run ``python -m lmmext.validation`` from a checkout of the repository (or pass
+``--dir path/to/validation``).  The reference cases are JSON files in
+``validation/references/`` produced by the R scripts in ``validation/R/``; the data
+sets are CSV files in ``validation/data/`` with their factor level order in
+``validation/data/levels.json``.  R is needed only to regenerate the references.
+
+Tolerances (DEVELOPERS.md): logLik 1e-6 absolute; estimates, standard errors and
+variance parameters 1e-4 relative.  A case may carry ``"tol"`` overrides with a
+written reason (``"notes"``), e.g. varPower on fitted values where nlme stops one outer
+iteration early (nlme-reference.md section 3).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["find_dir", "load_dataset", "load_cases", "run_case", "main"]
+
+DEFAULT_TOL = {"logLik": 1e-6, "estimate": 1e-4, "se": 1e-4, "variance": 1e-4}
+# a random-effects SD whose reference value is below this fraction of sigma sits on the
+# boundary: the likelihood is flat there and nlme's own value is arbitrary (the seed
+# prints 2.269e-05 for the lactase litter SD, a rerun 2.294e-05), so it is compared
+# absolutely, relative to sigma
+BOUNDARY_REL_SD = 1e-3
+
+
+# Variance functions of the fitted values: nlme stops its outer fixed-point loop one
+# iteration before self-consistency and reports that pseudo-likelihood; lmmext iterates
+# to convergence (nlme-reference.md section 3), which moves logLik by up to ~2e-6 and
+# the power by up to ~1e-3 relative on these data.
+FITTED_COVARIATE_TOL = {"logLik": 1e-5, "variance": 1e-3, "estimate": 1e-3, "se": 1e-3}
+
+
+def _fitted_covariate(case):
+    call = case["lmmext_call"].replace(" ", "")
+    return bool(re.search(r"Var(Power|Exp|ConstPower)\((\)|value=[^,)]*\)|.*form='~fitted)", call))
+
+
+def find_dir(path=None):
+    """The validation folder: ``path``, ``$LMMEXT_VALIDATION_DIR``, the repository's
+    ``validation/`` beside this package, or ``./validation``."""
+    candidates = [path, os.environ.get("LMMEXT_VALIDATION_DIR"),
+                  Path(__file__).resolve().parents[1] / "validation", Path.cwd() / "validation"]
+    for c in candidates:
+        if c and (Path(c) / "references").is_dir():
+            return Path(c)
+    raise FileNotFoundError("no validation folder found; run from the repository root or "
+                            "pass --dir path/to/validation")
+
+
+_LEVELS_CACHE = {}
+
+
+def load_dataset(name, vdir=None):
+    """Read ``validation/data/<name>.csv`` with factor columns as pandas Categoricals
+    in the level order recorded in ``levels.json``."""
+    vdir = find_dir(vdir)
+    key = str(vdir)
+    if key not in _LEVELS_CACHE:
+        lv_file = vdir / "data" / "levels.json"
+        _LEVELS_CACHE[key] = json.loads(lv_file.read_text()) if lv_file.exists() else {}
+    levels = _LEVELS_CACHE[key].get(name, {})
+    df = pd.read_csv(vdir / "data" / f"{name}.csv", keep_default_na=True,
+                     na_values=["NA", "."])
+    for col, spec in levels.items():
+        vals = df[col].astype("string").str.replace(r"\.0$", "", regex=True)
+        df[col] = pd.Categorical(vals.astype(object).where(vals.notna(), None),
+                                 categories=[str(v) for v in spec["levels"]],
+                                 ordered=bool(spec.get("ordered", False)))
+    return df
+
+
+def load_cases(vdir=None, groups=None):
+    """All reference cases (list of dicts), from every JSON file in references/, with
+    the tolerance overrides of ``tolerances.json`` (each with its reason) merged in."""
+    vdir = find_dir(vdir)
+    tol_file = vdir / "tolerances.json"
+    overrides = json.loads(tol_file.read_text()) if tol_file.exists() else {}
+    cases = []
+    for f in sorted((vdir / "references").glob("*.json")):
+        for case in json.loads(f.read_text()):
+            if groups is None or case.get("group") in groups:
+                if case["id"] in overrides:
+                    case = dict(case, tol={**case.get("tol", {}), **overrides[case["id"]]["tol"]})
+                cases.append(case)
+    return cases
+
+
+def normalize_name(name):
+    """Patsy or R coefficient name -> a common key (``Sex[T.Female]`` and
+    ``SexFemale`` -> ``SexFemale``; ``Intercept`` -> ``(Intercept)``)."""
+    s = str(name).replace(" ", "").replace("np.", "").replace("**", "^")
+    s = re.sub(r"C\(([^,()]+)\)", r"\1", s)
+    s = re.sub(r"\[T\.([^\]]*)\]", r"\1", s)
+    s = re.sub(r"\[([^\]]*)\]", r"\1", s)
+    if s == "Intercept":
+        s = "(Intercept)"
+    return s
+
+
+def _rel(a, b):
+    a, b = float(a), float(b)
+    if a == b:
+        return 0.0
+    return abs(a - b) / max(abs(b), 1e-300)
+
+
+@dataclass
+class CaseResult:
+    id: str
+    title: str
+    structure: str
+    dloglik: float = math.nan
+    fe: float = math.nan
+    se: float = math.nan
+    variance: float = math.nan
+    passed: bool = False
+    failures: list = field(default_factory=list)
+    error: str = ""
+
+
+def _namespace(case, vdir):
+    import lmmext
+    ns = {"np": np, "pd": pd}
+    ns.update({n: getattr(lmmext, n) for n in lmmext.__all__ if hasattr(lmmext, n)})
+    ds = case.get("dataset")
+    if ds:
+        ns[ds] = load_dataset(ds, vdir)
+    return ns
+
+
+def fit_case(case, vdir=None):
+    """Evaluate the case's ``lmmext_call``; returns the results object."""
+    ns = _namespace(case, find_dir(vdir))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return eval(case["lmmext_call"], ns)
+
+
+def _structure(case):
+    call = case["lmmext_call"]
+    parts = re.findall(r"(Var\w+|Cor\w+)\(", call)
+    head = call.split("(")[0]
+    return " + ".join([head] + parts) + f" [{case.get('method', 'REML')}]"
+
+
+def compare(case, res):
+    """Compare a fit with its reference; returns a CaseResult."""
+    tol = dict(DEFAULT_TOL)
+    if _fitted_covariate(case):
+        tol.update(FITTED_COVARIATE_TOL)
+    tol.update(case.get("tol", {}))
+    out = CaseResult(case["id"], case.get("title", ""), _structure(case))
+    fails = out.failures
+    out.dloglik = abs(res.llf - case["logLik"])
+    if out.dloglik > tol["logLik"]:
+        fails.append(f"logLik {res.llf:.10g} vs {case['logLik']:.10g}")
+    # fixed effects by name
+    name_map = case.get("name_map", {})
+    ours = {normalize_name(k): k for k in res.fe_params.index}
+    fe_err, se_err = 0.0, 0.0
+    for row in case["fixef"]:
+        key = normalize_name(name_map.get(row["term"], row["term"]))
+        if key not in ours:
+            fails.append(f"no coefficient matches {row['term']!r} (have {list(res.fe_params.index)})")
+            continue
+        name = ours[key]
+        # relative to the estimate, or to 1% of its SE for estimates near zero (e.g. a
+        # contrast of -0.0087 with SE 0.196), where relative differences mean nothing
+        scale_e = max(abs(row["estimate"]), row["se"] * 1e-2)
+        e = abs(res.fe_params[name] - row["estimate"]) / scale_e
+        fe_err = max(fe_err, e)
+        se_err = max(se_err, _rel(res.bse_fe[name], row["se"]))
+        if "df" in row and row["df"] is not None and abs(res.df_resid_fe[name] - row["df"]) > 1e-8:
+            fails.append(f"df of {name}: {res.df_resid_fe[name]} vs {row['df']}")
+    out.fe, out.se = fe_err, se_err
+    if fe_err > tol["estimate"]:
+        fails.append(f"fixed effects rel. diff {fe_err:.3g}")
+    if se_err > tol["se"]:
+        fails.append(f"standard errors rel. diff {se_err:.3g}")
+    # variance parameters: sigma, varStruct, corStruct, random-effect SDs and correlations
+    var_err = _rel(res.sigma, case["sigma"])
+    for key, attr in (("varStruct", "variance_params"), ("corStruct", "correlation_params")):
+        ref = case.get(key) or {}
+        got = getattr(res, attr)
+        for k, v in ref.items():
+            if k not in got.index:
+                fails.append(f"{key} has no {k!r} (have {list(got.index)})")
+                continue
+            err = abs(got[k] - v) / max(abs(v), 1e-2)   # correlations/powers near 0: absolute
+            var_err = max(var_err, err)
+    for lev, spec in (case.get("reSD") or {}).items():
+        sd_tab = res.re_sd.get(lev)
+        if sd_tab is None:
+            fails.append(f"no random-effects level {lev!r} (have {list(res.re_sd)})")
+            continue
+        idx = {normalize_name(i): i for i in sd_tab.index}
+        for zname, v in spec.get("sd", {}).items():
+            z = idx.get(normalize_name(zname))
+            if z is None:
+                fails.append(f"level {lev!r} has no random effect {zname!r}")
+                continue
+            got = sd_tab.loc[z, "sd"]
+            if v < BOUNDARY_REL_SD * case["sigma"]:
+                err = 0.0 if got < BOUNDARY_REL_SD * res.sigma else abs(got - v) / case["sigma"]
+            else:
+                err = _rel(got, v)
+            var_err = max(var_err, err)
+        cors = spec.get("cor")
+        if cors not in (None, [], {}):
+            cors = np.atleast_1d(np.asarray(cors, dtype=float))
+            C = sd_tab.drop(columns="sd").to_numpy()
+            got = _lower_colwise(C)
+            if got.size == cors.size:
+                var_err = max(var_err, float(np.max(np.abs(got - cors))))
+            else:
+                fails.append(f"level {lev!r}: {got.size} correlations vs {cors.size}")
+    out.variance = var_err
+    if var_err > tol["variance"]:
+        fails.append(f"variance parameters rel. diff {var_err:.3g}")
+    out.passed = not fails
+    return out
+
+
+def _lower_colwise(C):
+    """Correlations in R's ``cov2cor(M)[lower.tri(M)]`` order (column-wise)."""
+    q = C.shape[0]
+    return np.array([C[i, j] for j in range(q) for i in range(j + 1, q)])
+
+
+def run_case(case, vdir=None):
+    """Fit and compare one case; errors become a failed CaseResult."""
+    try:
+        res = fit_case(case, vdir)
+    except Exception as exc:  # report, do not stop the table
+        return CaseResult(case["id"], case.get("title", ""), _structure(case),
+                          error=f"{type(exc).__name__}: {exc}",
+                          failures=[f"{type(exc).__name__}: {exc}"])
+    return compare(case, res)
+
+
+def format_table(results):
+    rows = []
+    for r in results:
+        rows.append({"case": r.id, "structure": r.structure[:60],
+                     "|dlogLik|": f"{r.dloglik:.1e}", "fixef": f"{r.fe:.1e}",
+                     "SE": f"{r.se:.1e}", "var.par": f"{r.variance:.1e}",
+                     "result": "PASS" if r.passed else "FAIL"})
+    return pd.DataFrame(rows).to_string(index=False)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m lmmext.validation",
+                                 description="Compare lmmext with stored nlme references.")
+    ap.add_argument("--dir", help="validation folder (default: the repository's)")
+    ap.add_argument("--group", action="append", help="only these case groups")
+    ap.add_argument("--case", action="append", help="only these case ids")
+    args = ap.parse_args(argv)
+    vdir = find_dir(args.dir)
+    cases = load_cases(vdir, args.group)
+    if args.case:
+        cases = [c for c in cases if c["id"] in args.case]
+    results = [run_case(c, vdir) for c in cases]
+    print(format_table(results))
+    n_fail = sum(not r.passed for r in results)
+    for r in results:
+        if not r.passed:
+            print(f"\n{r.id} FAIL: " + "; ".join(r.failures))
+    print(f"\n{len(results) - n_fail} passed, {n_fail} failed")
+    return 1 if n_fail else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
