@@ -227,7 +227,7 @@ def _quote_keywords(formula, data):
     def repl(m):
         tok = m.group(0)
         return f'Q("{tok}")' if keyword.iskeyword(tok) and tok in data.columns else tok
-    return _TOKEN.sub(repl, formula)
+    return re.sub(r"(?<![\"'\w.])" + _TOKEN.pattern + r"(?![\"'])", repl, formula)
 
 
 def _parts(vf):

@@ -103,8 +103,14 @@ def maximize(loglik, x0, lower=None, newton_max_params=12):
         ll = loglik(x0)
         return OptimInfo(x0, ll, True, "no free variance parameters", 1, 0.0,
                          time.perf_counter() - t0, ["none"])
-    if f(x0) >= _BAD:
-        raise FloatingPointError("the log-likelihood cannot be evaluated at the starting values")
+    try:
+        ll0 = float(loglik(x0))
+    except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError) as exc:
+        raise ValueError(f"the log-likelihood cannot be evaluated at the starting values: "
+                         f"{exc}") from None
+    if not np.isfinite(ll0):
+        raise ValueError("the log-likelihood is not finite at the starting values")
+    f(x0)
     bounds = None
     if lower is not None:
         bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]

@@ -9,6 +9,8 @@ source(file.path(RDIR, "common.R"))
 
 DIAL_F_R <- "rate ~ (pressure + I(pressure^2) + I(pressure^3) + I(pressure^4)) * QB"
 DIAL_F_PY <- "rate ~ (pressure + I(pressure**2) + I(pressure**3) + I(pressure**4)) * QB"
+YIELD_NOTE <- paste("the response 'yield' is a Python keyword: patsy needs Q('yield') (a bare",
+                    "'yield ~ ...' is a SyntaxError in patsy)")
 FITTED_NOTE <- paste("variance covariate = fitted values (lme: innermost-level fitted, gls: X beta);",
                      "nlme reports the fit one outer iteration behind self-consistency",
                      "(logLik ~3e-8, power ~2e-6 rel.): use ~1e-3 rel. on the power, 1e-6 on logLik")
@@ -26,7 +28,8 @@ specs <- list(
        "lme('score ~ Machine', data=Machines, random='~ 1 | Worker/Machine')", check = list("R03")),
   case("V04", "Oats split-plot nested Block/Variety (shared R04)", "Oats",
        "lme(yield ~ nitro, data = Oats, random = ~ 1 | Block/Variety)",
-       "lme('yield ~ nitro', data=Oats, random='~ 1 | Block/Variety')", check = list("R04")),
+       "lme(\"Q('yield') ~ nitro\", data=Oats, random='~ 1 | Block/Variety')", check = list("R04"),
+       notes = YIELD_NOTE),
   case("V05", "Pixel Dog (random slope) / Side (shared R05)", "Pixel",
        "lme(pixel ~ day + I(day^2), data = Pixel, random = list(Dog = ~ day, Side = ~ 1))",
        "lme('pixel ~ day + I(day**2)', data=Pixel, random={'Dog': '~ day', 'Side': '~ 1'})",

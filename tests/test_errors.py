@@ -1,0 +1,109 @@
+"""Bad input: a clear exception that names the problem, never a numpy traceback."""
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from lmmext import VarFixed, VarIdent, VarPower, gls, lme
+
+
+@pytest.fixture
+def O(data):
+    return data("Orthodont")
+
+
+def test_unknown_column_in_formula(O):
+    with pytest.raises(KeyError, match="agee"):
+        lme("distance ~ agee", data=O, random="~ 1 | Subject")
+
+
+def test_unknown_grouping_column(O):
+    with pytest.raises(KeyError, match="Subj"):
+        lme("distance ~ age", data=O, random="~ 1 | Subj")
+
+
+def test_unknown_stratum_column(O):
+    with pytest.raises(KeyError, match="Gender"):
+        lme("distance ~ age", data=O, random="~ 1 | Subject", weights=VarIdent(form="~ 1 | Gender"))
+
+
+@pytest.mark.parametrize("kw", [{"value": {"Other": 2.0}}, {"fixed": {"Other": 0.5}}, {"ref": "Other"}])
+def test_stratum_level_absent_from_data(O, kw):
+    with pytest.raises(ValueError, match="Other"):
+        lme("distance ~ age", data=O, random="~ 1 | Subject",
+            weights=VarIdent(form="~ 1 | Sex", **kw))
+
+
+def test_varfixed_nonpositive_covariate(O):
+    O["z"] = O["age"] - 10
+    with pytest.raises(ValueError, match="VarFixed covariate 'z' must be positive"):
+        gls("distance ~ age", data=O, weights=VarFixed("~ z"))
+
+
+def test_varpower_zero_covariate(O):
+    O["z"] = O["age"] - 8
+    with pytest.raises(ValueError, match="VarPower covariate 'z' has zeros"):
+        gls("distance ~ age", data=O, weights=VarPower(form="~ z"))
+
+
+@pytest.mark.parametrize("random", ["~ 1 Subject", "1 | Subject", "~ 1 | ", "~ 1 | a | b", "~ age"])
+def test_random_does_not_parse(O, random):
+    with pytest.raises(ValueError, match="random="):
+        lme("distance ~ age", data=O, random=random)
+
+
+def test_group_with_one_level(O):
+    O["one"] = "x"
+    with pytest.raises(ValueError, match="'one' has only one level"):
+        lme("distance ~ age", data=O, random="~ 1 | one")
+
+
+def test_outcome_not_numeric(O):
+    O["lab"] = np.where(O["distance"] > 24, "hi", "lo")
+    with pytest.raises(ValueError, match="response .* must be numeric"):
+        lme("lab ~ age", data=O, random="~ 1 | Subject")
+
+
+def test_rank_deficient_design_names_columns(O):
+    O["age2"] = 2 * O["age"]
+    with pytest.raises(ValueError, match=r"rank deficient: column\(s\) \['age2'\]"):
+        lme("distance ~ age + age2", data=O, random="~ 1 | Subject")
+
+
+def test_bad_method_and_missing_option(O):
+    with pytest.raises(ValueError, match="method"):
+        lme("distance ~ age", data=O, random="~ 1 | Subject", method="OLS")
+    with pytest.raises(ValueError, match="missing="):
+        lme("distance ~ age", data=O, random="~ 1 | Subject", missing="skip")
+
+
+def test_weights_must_be_a_varfunc(O):
+    with pytest.raises(TypeError, match="weights= must be a VarFunc"):
+        lme("distance ~ age", data=O, random="~ 1 | Subject", weights="varIdent")
+
+
+def test_missing_values_dropped_and_counted_or_raised(data):
+    d = data("lactase")
+    fit = gls("loglact ~ reg * status", data=d)
+    assert fit.n_dropped == 1 and fit.nobs == 59
+    assert "1 rows with missing values dropped" in str(fit.summary())
+    with pytest.raises(ValueError, match=r"missing values in column\(s\) \['loglact'\]"):
+        gls("loglact ~ reg * status", data=d, missing="raise")
+
+
+def test_boundary_fit_warns_and_returns_best(data):
+    d = data("lactase")
+    with pytest.warns(ConvergenceWarning, match="boundary"):
+        fit = lme("loglact ~ reg * status", data=d, random="~ 1 | litter/pig")
+    assert fit.llf == pytest.approx(-39.95718, abs=5e-6)
+
+
+def test_formula_evaluated_in_callers_namespace(O):
+    def offset(x):
+        return x - 11
+    fit = lme("distance ~ offset(age)", data=O, random="~ 1 | Subject")
+    assert "offset(age)" in fit.fe_params.index
+    fit2 = lme("np.log(distance) ~ age", data=O, random="~ 1 | Subject")
+    assert np.isfinite(fit2.llf)
