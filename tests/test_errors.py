@@ -107,3 +107,35 @@ def test_formula_evaluated_in_callers_namespace(O):
     assert "offset(age)" in fit.fe_params.index
     fit2 = lme("np.log(distance) ~ age", data=O, random="~ 1 | Subject")
     assert np.isfinite(fit2.llf)
+
+
+def test_correlation_bad_input_names_structure_and_group(O):
+    from lmmext import CorAR1, CorARMA, CorCompSymm, CorSymm
+    dup = O.copy()
+    dup.loc[dup.index[1], "age"] = 8            # M01 has age 8 twice
+    with pytest.raises(ValueError, match=r"CorAR1.*'M01'.*repeated"):
+        gls("distance ~ age", data=dup, correlation=CorAR1(form="~ age | Subject"))
+    frac = O.assign(t=O["age"] / 3)
+    with pytest.raises(ValueError, match="CorAR1.*integer"):
+        gls("distance ~ age", data=frac, correlation=CorAR1(form="~ t | Subject"))
+    with pytest.raises(ValueError, match="CorARMA"):
+        CorARMA(p=0, q=0)
+    with pytest.raises(ValueError, match="CorARMA"):
+        CorARMA(p=-1, q=1)
+    with pytest.raises(ValueError, match="CorAR1"):
+        CorAR1(value=1.0)
+    with pytest.raises(ValueError, match="CorCompSymm"):
+        gls("distance ~ age", data=O, correlation=CorCompSymm(value=-0.5, form="~ 1 | Subject"))
+    with pytest.raises(ValueError, match="CorSymm"):
+        gls("distance ~ age", data=O.assign(k=O["age"] / 2 - 3),
+            correlation=CorSymm(value=[0.1] * 3, form="~ k | Subject"))
+
+
+def test_groups_of_size_one_are_legal(O):
+    from lmmext import CorAR1
+    one = O.groupby("Subject", observed=True).head(1)
+    both = O[O["Subject"].isin(["M01", "M02", "F01"])]
+    d = O[~O["Subject"].isin(["M01", "M02", "F01"])].groupby("Subject", observed=True).head(1)
+    d = pd.concat([d, both])
+    fit = gls("distance ~ age", data=d, correlation=CorAR1(form="~ 1 | Subject"))
+    assert np.isfinite(fit.llf) and len(one) == 27
