@@ -14,7 +14,18 @@ except ImportError:  # pragma: no cover - during development only
 
 __version__ = "0.1.0"
 
-__all__ = ["MixedLM", "GLS", "lme", "gls",
+
+def anova(*fits, type="sequential", L=None, names=None):
+    """nlme's ``anova``: with one fit, its F tests per term (see
+    ``LMEResults.anova``); with several, the likelihood-ratio comparison table
+    (``df``, ``AIC``, ``BIC``, ``logLik``, ``L.Ratio``, ``p-value``)."""
+    if len(fits) == 1:
+        return fits[0].anova(type=type, L=L)
+    from .inference import compare_models
+    return compare_models(*fits, names=names)
+
+
+__all__ = ["MixedLM", "GLS", "lme", "gls", "anova",
            "VarFunc", "VarFixed", "VarIdent", "VarPower", "VarConstPower", "VarExp", "VarComb",
            "CorStruct", "CorAR1", "CorCAR1", "CorARMA", "CorCompSymm", "CorSymm",
            "CorExp", "CorGaus", "CorLin", "CorRatio", "CorSpher"]

@@ -99,3 +99,131 @@ def t_table(params, bse, df):
     pv = 2.0 * stats.t.sf(np.abs(t), df)
     return pd.DataFrame({"Value": params, "Std.Error": bse, "DF": df,
                          "t-value": t, "p-value": pv}, index=params.index)
+
+
+# ---------------------------------------------------------------------------------
+# F tests per model term (nlme's anova.lme / anova.gls)
+# ---------------------------------------------------------------------------------
+def r_term_order(formula, design_info):
+    """Model terms in R's order: as written, main effects before two-way interactions
+    before three-way ones (patsy instead moves terms with numeric factors last).
+
+    Returns a list of (name, column indices).
+    """
+    import patsy
+    try:
+        desc = patsy.ModelDesc.from_formula(formula)
+        written = [t for t in desc.rhs_termlist if t in design_info.term_slices]
+    except patsy.PatsyError:      # pragma: no cover - the formula was parsed before
+        written = []
+    missing = [t for t in design_info.terms if t not in written]
+    terms = sorted(written + missing, key=lambda t: len(t.factors))   # stable
+    out = []
+    for t in terms:
+        sl = design_info.term_slices[t]
+        if sl.stop > sl.start:
+            out.append((t.name(), list(range(sl.start, sl.stop))))
+    return out
+
+
+def wald_f_table(beta, cov, terms, den_df, kind="sequential"):
+    """nlme's F table.  ``cov`` is the covariance used for tests (nlme: vcov, times
+    N/(N-p) for lme ML fits); ``terms`` a list of (name, columns) in R's order;
+    ``den_df`` a dict name -> denominator df."""
+    order = [c for _, cols in terms for c in cols]
+    b = beta[order]
+    V = cov[np.ix_(order, order)]
+    rows = []
+    if kind == "sequential":
+        # c = R beta with R'R = V^-1 (R upper): the rotation of a QR decomposition of
+        # the whitened X, so c_j is column j adjusted for the columns before it
+        L = np.linalg.cholesky(V)
+        prec = np.linalg.solve(L.T, np.linalg.solve(L, np.eye(len(b))))
+        c = np.linalg.cholesky((prec + prec.T) / 2).T @ b
+        pos = 0
+        for name, cols in terms:
+            k = len(cols)
+            F = float(c[pos:pos + k] @ c[pos:pos + k]) / k
+            rows.append((name, k, F))
+            pos += k
+    elif kind == "marginal":
+        for name, cols in terms:
+            bb = beta[cols]
+            F = float(bb @ np.linalg.solve(cov[np.ix_(cols, cols)], bb)) / len(cols)
+            rows.append((name, len(cols), F))
+    else:
+        raise ValueError(f"type must be 'sequential' or 'marginal', got {kind!r}")
+    tab = pd.DataFrame(rows, columns=["term", "numDF", "F-value"]).set_index("term")
+    tab.index.name = None
+    tab.insert(1, "denDF", [float(den_df[n]) for n in tab.index])
+    tab["p-value"] = stats.f.sf(tab["F-value"], tab["numDF"], tab["denDF"])
+    return tab
+
+
+def contrast_f_test(beta, cov, L, names, coef_df):
+    """Joint test of ``L beta = 0`` (nlme's ``anova(fit, L = ...)``)."""
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    if L.shape[1] != len(beta):
+        raise ValueError(f"L has {L.shape[1]} columns; the model has {len(beta)} fixed "
+                         f"effects {list(names)}")
+    L = L[np.any(L != 0, axis=1)]
+    if L.shape[0] == 0:
+        raise ValueError("L has no non-zero rows")
+    rank = np.linalg.matrix_rank(L)
+    if rank < L.shape[0]:
+        raise ValueError(f"the rows of L are linearly dependent (rank {rank} < {L.shape[0]})")
+    used = np.any(L != 0, axis=0)
+    dfs = np.unique(np.asarray(coef_df)[used])
+    if dfs.size > 1:
+        raise ValueError("L involves coefficients with different denominator DFs "
+                         f"({sorted(dfs.tolist())}); nlme requires one")
+    Lb = L @ beta
+    F = float(Lb @ np.linalg.solve(L @ cov @ L.T, Lb)) / rank
+    den = float(dfs[0])
+    return pd.DataFrame({"numDF": [rank], "denDF": [den], "F-value": [F],
+                         "p-value": [stats.f.sf(F, rank, den)]}, index=["L"])
+
+
+# ---------------------------------------------------------------------------------
+# Likelihood-ratio comparisons (nlme's anova(fit1, fit2, ...))
+# ---------------------------------------------------------------------------------
+def compare_models(*fits, names=None):
+    """nlme's ``anova(fit1, fit2, ...)``: df, AIC, BIC, logLik and likelihood-ratio
+    tests between consecutive models whose df differ.
+
+    Raises ValueError for fits to different numbers of observations or responses, or
+    by different methods; warns (as nlme) when REML fits differ in their fixed effects.
+    """
+    import warnings
+    if len(fits) < 2:
+        raise ValueError("anova() compares two or more fitted models")
+    for f in fits:
+        if not hasattr(f, "llf") or not hasattr(f, "frame"):
+            raise TypeError(f"anova() takes lmmext results, got {type(f).__name__}")
+    names = list(names) if names is not None else [f"fit{i + 1}" for i in range(len(fits))]
+    n = {f.nobs for f in fits}
+    if len(n) > 1:
+        raise ValueError(f"models were fitted to different numbers of observations {sorted(n)}")
+    ys = [np.sort(f.frame.y) for f in fits]
+    if any(f.frame.y_name != fits[0].frame.y_name or not np.allclose(y, ys[0])
+           for f, y in zip(fits, ys)):
+        raise ValueError("models were fitted to different responses (or data)")
+    methods = {f.method for f in fits}
+    if len(methods) > 1:
+        raise ValueError("all fitted objects must use the same estimation method (REML or ML)")
+    if methods == {"REML"}:
+        xs = {tuple(sorted(f.fe_params.index)) for f in fits}
+        if len(xs) > 1:
+            warnings.warn("fitted objects with different fixed effects. REML comparisons "
+                          "are not meaningful.", UserWarning, stacklevel=3)
+    rows = []
+    for i, f in enumerate(fits):
+        row = {"Model": i + 1, "df": f.df_modelwc, "AIC": f.aic, "BIC": f.bic,
+               "logLik": f.llf, "Test": "", "L.Ratio": np.nan, "p-value": np.nan}
+        if i > 0 and f.df_modelwc != fits[i - 1].df_modelwc:
+            prev = fits[i - 1]
+            lr = 2 * abs(f.llf - prev.llf)
+            row.update({"Test": f"{i} vs {i + 1}", "L.Ratio": lr,
+                        "p-value": stats.chi2.sf(lr, abs(f.df_modelwc - prev.df_modelwc))})
+        rows.append(row)
+    return pd.DataFrame(rows, index=names)

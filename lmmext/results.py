@@ -6,7 +6,9 @@ import pandas as pd
 import patsy
 from statsmodels.regression.mixed_linear_model import MixedLMResults
 
-from .inference import containment_df, t_table
+from .inference import (compare_models, containment_df, contrast_f_test, r_term_order,
+                        t_table, wald_f_table)
+from .intervals import intervals as _intervals
 
 __all__ = ["LMEResults", "GLSResults"]
 
@@ -84,6 +86,39 @@ class _ResultsCore:
     def fe_table(self):
         """nlme's fixed-effects table (Value, Std.Error, DF, t-value, p-value)."""
         return t_table(self.fe_params, self.bse_fe, self.df_resid_fe)
+
+    # --- tests and intervals ------------------------------------------------------------
+    def anova(self, type="sequential", L=None, ddf="containment"):
+        """F tests per model term, as nlme's ``anova(fit)``.
+
+        Parameters
+        ----------
+        type : {"sequential", "marginal"}
+            Sequential (Type I, terms in R's order: as written, main effects first) or
+            marginal (each term adjusted for all others) Wald F tests.
+        L : array_like, optional
+            A contrast matrix (rows) for one joint test of ``L beta = 0``.
+        ddf : {"containment"}
+            Denominator degrees of freedom: nlme's rule (gls: N - p).
+
+        Returns
+        -------
+        DataFrame with columns numDF, denDF, F-value, p-value.
+        """
+        if ddf != "containment":
+            raise NotImplementedError(f"ddf={ddf!r} is not available yet; use 'containment'")
+        beta = self.fe_params.to_numpy()
+        if L is not None:
+            return contrast_f_test(beta, self._vcov_tests, L, self.fe_params.index,
+                                   self.df_resid_fe.to_numpy())
+        terms = r_term_order(self.frame.formula, self.frame.design_info)
+        return wald_f_table(beta, self._vcov_tests, terms, self._term_df, type)
+
+    def intervals(self, level=0.95, which="all"):
+        """nlme's approximate confidence intervals (fixed effects with t quantiles on
+        their DFs; variance parameters from the approximate covariance on nlme's
+        natural scale)."""
+        return _intervals(self, level, which)
 
     # --- residuals ---------------------------------------------------------------------
     def _caller(self, values, name):
@@ -215,7 +250,8 @@ class LMEResults(_ResultsCore, MixedLMResults):
         # nlme: lme ML summary SEs are small-sample adjusted by N/(N-p); vcov is not
         adj = N / (N - p) if not state.reml else 1.0
         self._vcov_nlme = self._vcov
-        bse = np.sqrt(np.diag(self._vcov) * adj)
+        self._vcov_tests = self._vcov * adj
+        bse = np.sqrt(np.diag(self._vcov_tests))
         MixedLMResults.__init__(self, model, self.fe_params.to_numpy(),
                                 self._vcov * adj / self.scale)
         self.params = self.fe_params.to_numpy()
@@ -373,9 +409,10 @@ class GLSResults(_ResultsCore):
         N, p = state.frame.X.shape
         # nlme: gls ML vcov uses q/(N-p), i.e. sigma_ML^2 N/(N-p)
         adj = N / (N - p) if not state.reml else 1.0
-        self._vcov_nlme = self._vcov * adj
+        self._vcov_nlme = self._vcov_tests = self._vcov * adj
         self._bse_fe = self._fe_series(np.sqrt(np.diag(self._vcov_nlme)), "bse_fe")
         self.df_resid_fe = self._fe_series(np.full(p, float(N - p)), "df")
+        self._term_df = {name: float(N - p) for name, _ in _terms(state.frame)}
         self.params = self.fe_params
 
     @property
