@@ -568,7 +568,42 @@ class _PositionCor(CorStruct):
         return np.abs(t[:, :, None] - t[:, None, :])
 
 
-class CorAR1(_PositionCor):
+class _MarkovCor(_PositionCor):
+    """One correlation parameter ``phi`` with ``C_jk = phi^|t_j - t_k|``: whitening by
+    the bidiagonal inverse factor.  Subclasses give the open interval of ``phi``
+    (``_bounds``) and its link to the unconstrained scale."""
+
+    _markov = True
+    _bounds = (-1.0, 1.0)
+
+    def __init__(self, value, form, fixed):
+        super().__init__(value, form, fixed)
+        v = _as_vector(value, f"{self._cls}: value")
+        self._check_phi(v, "value")
+        self._nat0 = v
+        self._theta0 = self._from_natural(v)
+
+    def _check_phi(self, v, what):
+        lo, hi = self._bounds
+        if v.size != 1 or not lo < v[0] < hi:
+            raise ValueError(f"{self._cls}: {what} must be one number in "
+                             f"({lo:g}, {hi:g}), got {v if what == 'Phi' else v.tolist()}")
+
+    def _names(self, k):
+        return ["Phi"]
+
+    def _phi(self, nat):
+        return nat[0]
+
+    def _from_natural(self, nat):
+        self._check_phi(nat, "Phi")
+        return self._link(nat)
+
+    def _corr_stack(self, nat, geom):
+        return np.power(nat[0], geom)
+
+
+class CorAR1(_MarkovCor):
     """First-order autoregressive correlation, ``C_jk = phi^|t_j - t_k|`` (nlme corAR1).
 
     Parameters
@@ -587,35 +622,18 @@ class CorAR1(_PositionCor):
     """
 
     description = "AR(1)"
-    _markov = True
 
     def __init__(self, value=0, form="~ 1", fixed=False):
         super().__init__(value, form, fixed)
-        v = _as_vector(value, f"{self._cls}: value")
-        if v.size != 1 or not abs(v[0]) < 1:
-            raise ValueError(f"{self._cls}: value must be one number in (-1, 1), got {value!r}")
-        self._nat0 = v
-        self._theta0 = self._from_natural(v)
-
-    def _names(self, k):
-        return ["Phi"]
-
-    def _phi(self, nat):
-        return nat[0]
 
     def _to_natural(self, theta):
         return np.tanh(np.asarray(theta) / 2.0)
 
-    def _from_natural(self, nat):
-        if nat.size != 1 or not abs(nat[0]) < 1:
-            raise ValueError(f"{self._cls}: Phi must be one number in (-1, 1), got {nat}")
+    def _link(self, nat):
         return 2.0 * np.arctanh(nat)
 
-    def _corr_stack(self, nat, geom):
-        return np.power(nat[0], geom)
 
-
-class CorCAR1(_PositionCor):
+class CorCAR1(_MarkovCor):
     """Continuous-time AR(1), ``C_jk = phi^|t_j - t_k|`` with real ``t`` (nlme corCAR1).
 
     Parameters
@@ -633,33 +651,17 @@ class CorCAR1(_PositionCor):
     """
 
     description = "Continuous AR(1)"
-    _markov = True
     _integer_positions = False
+    _bounds = (0.0, 1.0)
 
     def __init__(self, value=0.2, form="~ 1", fixed=False):
         super().__init__(value, form, fixed)
-        v = _as_vector(value, f"{self._cls}: value")
-        if v.size != 1 or not 0 < v[0] < 1:
-            raise ValueError(f"{self._cls}: value must be one number in (0, 1), got {value!r}")
-        self._nat0 = v
-        self._theta0 = self._from_natural(v)
-
-    def _names(self, k):
-        return ["Phi"]
-
-    def _phi(self, nat):
-        return nat[0]
 
     def _to_natural(self, theta):
         return expit(np.asarray(theta))
 
-    def _from_natural(self, nat):
-        if nat.size != 1 or not 0 < nat[0] < 1:
-            raise ValueError(f"{self._cls}: Phi must be one number in (0, 1), got {nat}")
+    def _link(self, nat):
         return logit(nat)
-
-    def _corr_stack(self, nat, geom):
-        return np.power(nat[0], geom)
 
 
 class CorARMA(_PositionCor):

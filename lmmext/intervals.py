@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .optimize import hessian as _hessian
+
 __all__ = ["ApVar", "approximate_covariance", "Intervals", "intervals"]
 
 
@@ -129,26 +131,6 @@ def approximate_covariance(state):
     except np.linalg.LinAlgError:
         cov = None
     return ApVar(names, phi, cov, blocks)
-
-
-def _hessian(f, x, rel=1e-3):
-    k = x.size
-    h = rel * np.maximum(np.abs(x), 1.0)
-    H = np.empty((k, k))
-    f0 = f(x)
-    fp, fm = np.empty(k), np.empty(k)
-    for i in range(k):
-        e = np.zeros(k)
-        e[i] = h[i]
-        fp[i], fm[i] = f(x + e), f(x - e)
-        H[i, i] = (fp[i] - 2 * f0 + fm[i]) / h[i] ** 2
-    for i in range(k):
-        for j in range(i):
-            ei, ej = np.zeros(k), np.zeros(k)
-            ei[i], ej[j] = h[i], h[j]
-            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
-                                 + f(x - ei - ej)) / (4 * h[i] * h[j])
-    return H
 
 
 @dataclass

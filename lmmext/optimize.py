@@ -66,7 +66,8 @@ def _gradient(f, x, rel=1e-4):
     return g
 
 
-def _hessian(f, x, rel=1e-3):
+def hessian(f, x, rel=1e-3):
+    """Central-difference Hessian with steps ``rel * max(1, |x|)``."""
     k = x.size
     h = _steps(x, rel)
     H = np.empty((k, k))
@@ -172,7 +173,7 @@ def _newton_polish(f, x, lower, steps=4):
         g = _gradient(f, x)[free]
         if np.max(np.abs(g)) < 1e-9:
             break
-        H = _hessian(f, x)[np.ix_(free, free)]
+        H = hessian(f, x)[np.ix_(free, free)]
         try:
             c = np.linalg.cholesky(H)
         except np.linalg.LinAlgError:

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import sys
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,7 @@ class CaseResult:
     se: float = math.nan
     variance: float = math.nan
     blup: float = math.nan
+    seconds: float = math.nan
     passed: bool = False
     failures: list = field(default_factory=list)
     error: str = ""
@@ -308,6 +310,7 @@ def _lower_colwise(C):
 def run_case(case, vdir=None):
     """Fit and compare one case; errors become a failed CaseResult."""
     expect = case.get("expect_error")
+    t0 = time.perf_counter()
     try:
         res = fit_case(case, vdir)
     except Exception as exc:  # report, do not stop the table
@@ -320,7 +323,10 @@ def run_case(case, vdir=None):
     if expect:
         return CaseResult(case["id"], case.get("title", ""), _structure(case),
                           failures=[f"expected an error matching {expect!r}, got a fit"])
-    return compare(case, res)
+    seconds = time.perf_counter() - t0
+    out = compare(case, res)
+    out.seconds = seconds
+    return out
 
 
 def format_table(results):
@@ -329,7 +335,7 @@ def format_table(results):
         rows.append({"case": r.id, "structure": r.structure[:60],
                      "|dlogLik|": f"{r.dloglik:.1e}", "fixef": f"{r.fe:.1e}",
                      "SE": f"{r.se:.1e}", "var.par": f"{r.variance:.1e}",
-                     "BLUP/resid": f"{r.blup:.1e}",
+                     "BLUP/resid": f"{r.blup:.1e}", "sec": f"{r.seconds:.2f}",
                      "result": ("PASS" if r.passed else "FAIL") + (" (error expected)"
                                                                    if r.passed and r.error else "")})
     return pd.DataFrame(rows).to_string(index=False)
