@@ -24,7 +24,7 @@ from scipy import stats
 
 from .optimize import hessian as _hessian
 
-__all__ = ["ApVar", "approximate_covariance", "Intervals", "intervals"]
+__all__ = ["ApVar", "NaturalParameters", "approximate_covariance", "Intervals", "intervals"]
 
 
 @dataclass
@@ -78,59 +78,90 @@ def _level_names(lev):
     return names
 
 
-def approximate_covariance(state):
-    """apVar of a fit (see the module docstring)."""
-    eng = state.engine
-    ev = state.evaluation
-    sigma = np.sqrt(ev.sigma2)
-    re_theta, th_cor, th_var = eng.split(state.theta)
-    parts, blocks, names = [], [], []
-    pos = 0
-    order = list(range(len(eng.levels)))[::-1]          # innermost first, as nlme
-    for k in order:
-        lev = eng.levels[k]
-        nat = _level_natural(lev, ev.factors[k], sigma)
-        parts.append(nat)
-        blocks.append(("re", k, slice(pos, pos + nat.size)))
-        names += [f"{lev.name}.{n}" for n in _level_names(lev)]
-        pos += nat.size
-    for kind, th, obj in (("cor", th_cor, eng.corstruct), ("var", th_var, eng.varfunc)):
-        if obj is not None and th.size:
-            parts.append(np.asarray(th, dtype=float))
-            blocks.append((kind, obj, slice(pos, pos + th.size)))
-            names += [f"{kind}.{n}" for n in obj.param_names()]
-            pos += th.size
-    parts.append(np.array([np.log(sigma)]))
-    blocks.append(("sigma", None, slice(pos, pos + 1)))
-    names.append("log(sigma)")
-    phi = np.concatenate(parts)
+class NaturalParameters:
+    """nlme's natural parameterization of a fit's variance parameters (apVar's
+    order, see the module docstring) and the functions of it that inference needs."""
 
-    def crit(p):
-        s = np.exp(p[-1])
-        theta_re = [None] * len(eng.levels)
-        th_c, th_v = th_cor, th_var
-        for kind, obj, sl in blocks:
+    def __init__(self, state):
+        eng, ev = state.engine, state.evaluation
+        self.engine = eng
+        sigma = np.sqrt(ev.sigma2)
+        re_theta, self._th_cor, self._th_var = eng.split(state.theta)
+        parts, self.blocks, self.names = [], [], []
+        pos = 0
+        for k in range(len(eng.levels) - 1, -1, -1):          # innermost first, as nlme
+            lev = eng.levels[k]
+            nat = _level_natural(lev, ev.factors[k], sigma)
+            parts.append(nat)
+            self.blocks.append(("re", k, slice(pos, pos + nat.size)))
+            self.names += [f"{lev.name}.{n}" for n in _level_names(lev)]
+            pos += nat.size
+        for kind, th, obj in (("cor", self._th_cor, eng.corstruct),
+                              ("var", self._th_var, eng.varfunc)):
+            if obj is not None and th.size:
+                parts.append(np.asarray(th, dtype=float))
+                self.blocks.append((kind, obj, slice(pos, pos + th.size)))
+                self.names += [f"{kind}.{n}" for n in obj.param_names()]
+                pos += th.size
+        parts.append(np.array([np.log(sigma)]))
+        self.blocks.append(("sigma", None, slice(pos, pos + 1)))
+        self.names.append("log(sigma)")
+        self.estimate = np.concatenate(parts)
+
+    def engine_params(self, phi):
+        """(engine theta, sigma) at natural parameters ``phi``."""
+        s = np.exp(phi[-1])
+        theta_re = [None] * len(self.engine.levels)
+        th_c, th_v = self._th_cor, self._th_var
+        for kind, obj, sl in self.blocks:
             if kind == "re":
-                theta_re[obj] = _level_theta(eng.levels[obj], p[sl], s)
+                theta_re[obj] = _level_theta(self.engine.levels[obj], phi[sl], s)
             elif kind == "cor":
-                th_c = p[sl]
+                th_c = phi[sl]
             elif kind == "var":
-                th_v = p[sl]
+                th_v = phi[sl]
         theta = np.concatenate(theta_re + [np.asarray(th_c, float), np.asarray(th_v, float)])
+        return theta, s
+
+    def criterion(self, phi):
+        """(RE)ML log-likelihood with beta profiled and sigma free (no constant)."""
+        theta, s = self.engine_params(phi)
+        eng = self.engine
         e = eng.evaluate(theta, keep=True)
         slw = e.log_w.sum() if e.log_w is not None else 0.0
         return (slw - 0.5 * e.logdet_C - 0.5 * e.logdet_M
                 - (0.5 * e.logdet_X if eng.reml else 0.0)
                 - eng.Nr * np.log(s) - e.q / (2 * s ** 2))
 
-    H = _hessian(crit, phi)
+    def cov_beta(self, phi):
+        """``sigma^2 (X' V~^-1 X)^-1`` at ``phi`` (sigma taken from ``phi``)."""
+        theta, s = self.engine_params(phi)
+        e = self.engine.evaluate(theta, keep=True)
+        return self.engine.cov_beta(e) * (s ** 2 / e.sigma2)
+
+    def cov_beta_gradient(self, rel=1e-4):
+        """Central-difference derivatives of ``cov_beta`` (list, one per parameter)."""
+        phi = self.estimate
+        out = []
+        for i in range(phi.size):
+            h = rel * max(1.0, abs(phi[i]))
+            e = np.zeros_like(phi)
+            e[i] = h
+            out.append((self.cov_beta(phi + e) - self.cov_beta(phi - e)) / (2 * h))
+        return out
+
+
+def approximate_covariance(state, params=None):
+    """apVar of a fit (see the module docstring)."""
+    params = NaturalParameters(state) if params is None else params
+    H = _hessian(params.criterion, params.estimate)
     try:
         c = np.linalg.cholesky(-H)
-        inv = np.linalg.solve(c.T, np.linalg.solve(c, np.eye(len(phi))))
+        inv = np.linalg.solve(c.T, np.linalg.solve(c, np.eye(len(params.estimate))))
         cov = (inv + inv.T) / 2
     except np.linalg.LinAlgError:
         cov = None
-    return ApVar(names, phi, cov, blocks)
+    return ApVar(params.names, params.estimate, cov, params.blocks)
 
 
 @dataclass

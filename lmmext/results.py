@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import patsy
+from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLMResults
 
 from .inference import (compare_models, containment_df, contrast_f_test, r_term_order,
@@ -83,9 +84,14 @@ class _ResultsCore:
         tt = t_table(self.fe_params, self.bse_fe, self.df_resid_fe)
         return self._fe_series(tt["p-value"].to_numpy(), "p")
 
-    def fe_table(self):
-        """nlme's fixed-effects table (Value, Std.Error, DF, t-value, p-value)."""
-        return t_table(self.fe_params, self.bse_fe, self.df_resid_fe)
+    def fe_table(self, ddf="containment"):
+        """nlme's fixed-effects table (Value, Std.Error, DF, t-value, p-value) with the
+        chosen denominator DF.  Satterthwaite t-tests use the unadjusted covariance
+        ``sigma^2 (X'V^-1X)^-1`` (as SAS and lmerTest do)."""
+        if _check_ddf(ddf) == "containment":
+            return t_table(self.fe_params, self.bse_fe, self.df_resid_fe)
+        se = self._fe_series(np.sqrt(np.diag(self._satterthwaite().Phi)), "se")
+        return t_table(self.fe_params, se, self.coef_df(ddf))
 
     # --- tests and intervals ------------------------------------------------------------
     def anova(self, type="sequential", L=None, ddf="containment"):
@@ -105,14 +111,66 @@ class _ResultsCore:
         -------
         DataFrame with columns numDF, denDF, F-value, p-value.
         """
-        if ddf != "containment":
-            raise NotImplementedError(f"ddf={ddf!r} is not available yet; use 'containment'")
+        ddf = _check_ddf(ddf)
         beta = self.fe_params.to_numpy()
+        if ddf == "containment":
+            if L is not None:
+                return contrast_f_test(beta, self._vcov_tests, L, self.fe_params.index,
+                                       self.df_resid_fe.to_numpy())
+            terms = r_term_order(self.frame.formula, self.frame.design_info)
+            return wald_f_table(beta, self._vcov_tests, terms, self._term_df, type)
+        sat = self._satterthwaite()
         if L is not None:
-            return contrast_f_test(beta, self._vcov_tests, L, self.fe_params.index,
-                                   self.df_resid_fe.to_numpy())
+            L = np.atleast_2d(np.asarray(L, dtype=float))
+            if L.shape[1] != len(beta):
+                raise ValueError(f"L has {L.shape[1]} columns; the model has {len(beta)} "
+                                 "fixed effects")
+            rows = [("L", L)]
+        else:
+            rows = self._term_contrasts(type, sat.Phi)
+        out = []
+        for name, Lt in rows:
+            F, q, den = sat.f_test(Lt, beta)
+            out.append((name, q, den, F))
+        tab = pd.DataFrame(out, columns=["term", "numDF", "denDF", "F-value"]).set_index("term")
+        tab.index.name = None
+        tab["p-value"] = stats.f.sf(tab["F-value"], tab["numDF"], tab["denDF"])
+        return tab
+
+    def _term_contrasts(self, type, Phi):
+        """(term, L) for each model term: marginal -> the term's columns;
+        sequential -> the rows of R (R'R = Phi^-1, columns in R's term order) that
+        belong to the term, i.e. the term adjusted for the terms before it."""
         terms = r_term_order(self.frame.formula, self.frame.design_info)
-        return wald_f_table(beta, self._vcov_tests, terms, self._term_df, type)
+        p = Phi.shape[0]
+        if type == "marginal":
+            return [(n, np.eye(p)[cols]) for n, cols in terms]
+        if type != "sequential":
+            raise ValueError(f"type must be 'sequential' or 'marginal', got {type!r}")
+        order = [c for _, cols in terms for c in cols]
+        Lc = np.linalg.cholesky(Phi[np.ix_(order, order)])
+        R = np.linalg.cholesky(np.linalg.solve(Lc.T, np.linalg.solve(Lc, np.eye(p)))).T
+        full = np.zeros((p, p))
+        full[:, order] = R
+        out, pos = [], 0
+        for n, cols in terms:
+            out.append((n, full[pos:pos + len(cols)]))
+            pos += len(cols)
+        return out
+
+    def _satterthwaite(self):
+        if getattr(self, "_sat", None) is None:
+            from .inference import Satterthwaite
+            self._sat = Satterthwaite(self._state)
+        return self._sat
+
+    def coef_df(self, ddf="containment"):
+        """Denominator DF per fixed effect: ``"containment"`` (nlme's rule; gls
+        N - p) or ``"satterthwaite"``."""
+        ddf = _check_ddf(ddf)
+        if ddf == "containment":
+            return self.df_resid_fe
+        return self._fe_series(self._satterthwaite().coef_df(), "df")
 
     def intervals(self, level=0.95, which="all"):
         """nlme's approximate confidence intervals (fixed effects with t quantiles on
@@ -203,8 +261,8 @@ class _ResultsCore:
                       _indent(self.variance_params.to_string()), ""]
         return lines
 
-    def _fixed_lines(self):
-        tt = self.fe_table()
+    def _fixed_lines(self, ddf="containment"):
+        tt = self.fe_table(ddf)
         lines = [f"Coefficients:" if self._is_gls else "Fixed effects:",
                  _indent(tt.to_string(float_format=lambda v: f"{v:.6g}")), ""]
         q = np.quantile(self._pearson_engine(), [0, .25, .5, .75, 1])
@@ -216,9 +274,25 @@ class _ResultsCore:
     def _summary_text(self):
         raise NotImplementedError
 
-    def summary(self):
-        """nlme-style summary; printing it shows the text."""
+    def summary(self, ddf="containment"):
+        """nlme-style summary; printing it shows the text.  ``ddf`` chooses the
+        denominator DF of the fixed-effects table."""
+        self._summary_ddf = _check_ddf(ddf)
         return _Summary(self._summary_text())
+
+
+_DDF = {"containment": "containment", "nlme": "containment", "satterthwaite": "satterthwaite",
+        "kenward-roger": "kenward-roger", "kr": "kenward-roger"}
+
+
+def _check_ddf(ddf):
+    key = _DDF.get(str(ddf).lower())
+    if key is None:
+        raise ValueError(f"ddf must be 'containment', 'satterthwaite' or 'kenward-roger', "
+                         f"got {ddf!r}")
+    if key == "kenward-roger":
+        raise NotImplementedError("ddf='kenward-roger' is not implemented yet")
+    return key
 
 
 def _indent(text, n=2):
@@ -379,7 +453,7 @@ class LMEResults(_ResultsCore, MixedLMResults):
         lines.append(f" Residual StdDev: {self.sigma:.6g}")
         lines.append("")
         lines += self._structure_lines()
-        lines += self._fixed_lines()
+        lines += self._fixed_lines(getattr(self, "_summary_ddf", "containment"))
         groups = ", ".join(f"{lev.name}: {lev.n_groups}" for lev in self.frame.levels)
         lines.append(f"Number of Observations: {self.nobs}")
         lines.append(f"Number of Groups: {groups}")
@@ -435,7 +509,7 @@ class GLSResults(_ResultsCore):
     def _summary_text(self):
         lines = self._header(f"Generalized least squares fit by {self.method}")
         lines += self._structure_lines()
-        lines += self._fixed_lines()
+        lines += self._fixed_lines(getattr(self, "_summary_ddf", "containment"))
         lines.append(f"Residual standard error: {self.sigma:.6g}")
         lines.append(f"Degrees of freedom: {self.nobs} total; {self.nobs - self.k_fe} residual")
         return "\n".join(lines)
