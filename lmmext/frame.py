@@ -53,6 +53,27 @@ class ModelFrame:
     def N(self):
         return len(self.y)
 
+    # patsy's design information and evaluation environment do not pickle: drop them
+    # and rebuild the design information from the stored model frame when needed
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["design_info"] = None
+        state["eval_env"] = None
+        return state
+
+    def get_design_info(self):
+        if self.design_info is None:
+            env = patsy.EvalEnvironment([{"np": np}])
+            try:
+                _, X = patsy.dmatrices(self.formula, self.data, eval_env=env,
+                                       NA_action="raise", return_type="dataframe")
+            except patsy.PatsyError as exc:
+                raise ValueError("this unpickled model's formula uses functions from the "
+                                 "namespace it was fitted in; they are not available now "
+                                 f"({str(exc).splitlines()[0]})") from None
+            self.design_info = X.design_info
+        return self.design_info
+
     def to_caller_order(self, values):
         """Engine-order array -> caller-order array."""
         out = np.empty_like(values)

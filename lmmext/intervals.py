@@ -187,6 +187,8 @@ class Intervals:
             out += ["", " Correlation structure:", _fmt(self.corStruct)]
         if self.varStruct is not None:
             out += ["", " Variance function:", _fmt(self.varStruct)]
+        if getattr(self, "varcomp", None) is not None:
+            out += ["", " Variance components (Satterthwaite):", _fmt(self.varcomp)]
         if self.sigma is not None:
             label = "Residual standard error:" if self.is_gls else "Within-group standard error:"
             out += ["", f" {label}", _fmt(self.sigma.to_frame().T)]
@@ -203,8 +205,15 @@ def _tab(lower, est, upper, index):
     return pd.DataFrame({"lower": lower, "est.": est, "upper": upper}, index=index)
 
 
-def intervals(res, level=0.95, which="all"):
-    """Approximate confidence intervals as nlme's ``intervals()``."""
+def intervals(res, level=0.95, which="all", method="wald"):
+    """Approximate confidence intervals as nlme's ``intervals()``.
+
+    ``method="satterthwaite"`` adds SAS PROC MIXED's ``CL`` intervals for the variance
+    components (``varcomp``: random-effect variances and the residual variance):
+    ``nu s / chi2_{nu, 1-a/2} .. nu s / chi2_{nu, a/2}`` with ``nu = 2 s^2 / var(s)``.
+    """
+    if method not in ("wald", "satterthwaite"):
+        raise ValueError(f"method must be 'wald' or 'satterthwaite', got {method!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     if which not in ("all", "fixed", "var-cov"):
@@ -251,4 +260,27 @@ def intervals(res, level=0.95, which="all"):
             out.sigma = pd.Series({"lower": np.exp(trio[0][0]), "est.": np.exp(trio[1][0]),
                                    "upper": np.exp(trio[2][0])})
     out.apVar = ap
+    if method == "satterthwaite":
+        out.varcomp = _satterthwaite_varcomp(ap, eng, level)
     return out
+
+
+def _satterthwaite_varcomp(ap, eng, level):
+    """Variance components with Satterthwaite chi-square intervals (SAS ``CL``)."""
+    rows = {}
+    for kind, obj, sl in ap.blocks:
+        if kind == "re":
+            lev = eng.levels[obj]
+            q = lev.q if lev.pd_class != "pdIdent" else 1
+            for i, name in enumerate(_level_names(lev)[:q]):
+                rows[f"{lev.name}: var{name[2:]}"] = sl.start + i
+        elif kind == "sigma":
+            rows["Residual"] = sl.start
+    out = []
+    for name, i in rows.items():
+        s2 = np.exp(2 * ap.estimate[i])
+        v = (2 * s2) ** 2 * ap.cov[i, i]            # delta method from log sd
+        nu = 2 * s2 ** 2 / v
+        out.append((name, nu * s2 / stats.chi2.ppf((1 + level) / 2, nu), s2,
+                    nu * s2 / stats.chi2.ppf((1 - level) / 2, nu), nu))
+    return pd.DataFrame(out, columns=["name", "lower", "est.", "upper", "df"]).set_index("name")

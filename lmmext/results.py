@@ -117,7 +117,7 @@ class _ResultsCore:
             if L is not None:
                 return contrast_f_test(beta, self._vcov_tests, L, self.fe_params.index,
                                        self.df_resid_fe.to_numpy())
-            terms = r_term_order(self.frame.formula, self.frame.design_info)
+            terms = r_term_order(self.frame.formula, self.frame.get_design_info())
             return wald_f_table(beta, self._vcov_tests, terms, self._term_df, type)
         sat = self._satterthwaite()
         if L is not None:
@@ -141,7 +141,7 @@ class _ResultsCore:
         """(term, L) for each model term: marginal -> the term's columns;
         sequential -> the rows of R (R'R = Phi^-1, columns in R's term order) that
         belong to the term, i.e. the term adjusted for the terms before it."""
-        terms = r_term_order(self.frame.formula, self.frame.design_info)
+        terms = r_term_order(self.frame.formula, self.frame.get_design_info())
         p = Phi.shape[0]
         if type == "marginal":
             return [(n, np.eye(p)[cols]) for n, cols in terms]
@@ -172,11 +172,12 @@ class _ResultsCore:
             return self.df_resid_fe
         return self._fe_series(self._satterthwaite().coef_df(), "df")
 
-    def intervals(self, level=0.95, which="all"):
+    def intervals(self, level=0.95, which="all", method="wald"):
         """nlme's approximate confidence intervals (fixed effects with t quantiles on
         their DFs; variance parameters from the approximate covariance on nlme's
-        natural scale)."""
-        return _intervals(self, level, which)
+        natural scale).  ``method="satterthwaite"`` adds SAS's chi-square intervals
+        for the variance components (attribute ``varcomp``)."""
+        return _intervals(self, level, which, method)
 
     # --- residuals ---------------------------------------------------------------------
     def _caller(self, values, name):
@@ -231,7 +232,7 @@ class _ResultsCore:
     _max_level = 0
 
     def _design(self, newdata):
-        di = self.frame.design_info
+        di = self.frame.get_design_info()
         try:
             (X,) = patsy.build_design_matrices([di], newdata, NA_action="raise",
                                                return_type="dataframe")
@@ -265,6 +266,14 @@ class _ResultsCore:
         tt = self.fe_table(ddf)
         lines = [f"Coefficients:" if self._is_gls else "Fixed effects:",
                  _indent(tt.to_string(float_format=lambda v: f"{v:.6g}")), ""]
+        if len(tt) > 1:
+            # nlme prints the lower triangle of the correlation of the estimates
+            V = self._vcov_tests
+            sd = np.sqrt(np.diag(V))
+            C = pd.DataFrame(V / np.outer(sd, sd), index=tt.index, columns=tt.index)
+            low = C.where(np.tril(np.ones(C.shape, dtype=bool), -1)).iloc[1:, :-1]
+            lines += [" Correlation:",
+                      _indent(low.to_string(na_rep="", float_format=lambda v: f"{v:.3f}")), ""]
         q = np.quantile(self._pearson_engine(), [0, .25, .5, .75, 1])
         lines += ["Standardized Within-Group Residuals:" if not self._is_gls
                   else "Standardized residuals:",
@@ -468,7 +477,7 @@ def lev_formula(frame, lev):
 
 
 def _terms(frame):
-    di = frame.design_info
+    di = frame.get_design_info()
     return [(name, list(range(sl.start, sl.stop))) for name, sl in di.term_name_slices.items()]
 
 

@@ -179,3 +179,35 @@ def test_ovary_arma_intervals_where_nlme_apvar_is_inaccurate():
     nl = np.diag(np.array(REF["C06"]["apVar"]))
     np.testing.assert_allclose(np.diag(ap.cov)[[0, 2, 3]], nl[[0, 2, 3]], rtol=2e-2)
     assert np.diag(ap.cov)[1] > 5 * nl[1]
+
+
+def test_sire_satterthwaite_matches_sas_proc_mixed(data):
+    """Seed ST518: PROC MIXED, mean 82.55 (SE 5.9114, DF 4 by Satterthwaite); CL for
+    sigma_tau^2 116.75: 29.9707 .. 7051.37, for sigma^2 463.79: 305.11 .. 789.17."""
+    fit = lme("bw ~ 1", data=data("sires"), random="~ 1 | sire")
+    tab = fit.fe_table(ddf="satterthwaite")
+    assert tab.loc["Intercept", "DF"] == pytest.approx(4.0, rel=1e-4)
+    assert round(tab.loc["Intercept", "Std.Error"], 4) == 5.9114
+    assert tab.loc["Intercept", "p-value"] == pytest.approx(0.0002, abs=5e-5)
+    vc = fit.intervals(method="satterthwaite").varcomp
+    sire, resid = vc.iloc[0], vc.loc["Residual"]
+    assert round(sire["est."], 2) == 116.75 and round(resid["est."], 2) == 463.79
+    assert sire["lower"] == pytest.approx(29.9707, abs=5e-5)
+    assert sire["upper"] == pytest.approx(7051.37, rel=1e-5)
+    assert round(resid["lower"], 2) == 305.11 and round(resid["upper"], 2) == 789.17
+
+
+def test_satterthwaite_balanced_designs_give_the_classical_df(data):
+    """Balanced designs: Satterthwaite reproduces the ANOVA strata DFs (Orthodont:
+    Sex between 27 subjects -> 25; age within -> 80; random slope model -> 26)."""
+    O = data("Orthodont")
+    fit = lme("distance ~ age + Sex", data=O, random="~ 1 | Subject")
+    df = fit.coef_df("satterthwaite")
+    assert df["Sex[T.Female]"] == pytest.approx(25, rel=1e-4)
+    assert df["age"] == pytest.approx(80, rel=1e-4)
+    fit2 = lme("distance ~ age", data=O, random="~ age | Subject")
+    assert fit2.coef_df("satterthwaite")["age"] == pytest.approx(26, rel=1e-4)
+    tab = fit.anova(ddf="satterthwaite")
+    assert tab.loc["Sex", "denDF"] == pytest.approx(25, rel=1e-4)
+    with pytest.raises(ValueError, match="ddf"):
+        fit.anova(ddf="bogus")

@@ -117,3 +117,16 @@ def test_gls_entry_points_and_start_update(O):
     assert c.llf == pytest.approx(a.llf, abs=1e-9)
     assert c.optim_info.n_evals < a.optim_info.n_evals
     assert "Generalized least squares fit by REML" in str(a.summary())
+
+
+def test_results_pickle_round_trip(O):
+    import pickle
+    from lmmext import CorAR1
+    fit = lme("distance ~ age + Sex", data=O, random="~ age | Subject",
+              weights=VarIdent(form="~ 1 | Sex"), correlation=CorAR1())
+    back = pickle.loads(pickle.dumps(fit))
+    assert back.llf == fit.llf
+    pd.testing.assert_series_equal(back.fe_params, fit.fe_params)
+    pd.testing.assert_frame_equal(back.anova(), fit.anova())
+    np.testing.assert_allclose(back.predict(O.iloc[:5], level=1), fit.predict(O.iloc[:5], level=1))
+    assert str(back.summary()) == str(fit.summary())
