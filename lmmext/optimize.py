@@ -143,6 +143,13 @@ def maximize(loglik, x0, lower=None, newton_max_params=12):
             g = _gradient(f, x)
             gnorm = _proj_norm(g, x, lower)
     if x.size <= newton_max_params:
+        # a stationary point that is not a maximum (e.g. AR(1) with even lags only,
+        # where phi = 0 is a saddle): leave along the direction of negative curvature
+        escaped = _escape_saddle(f, x, lower)
+        if escaped is not None:
+            run_lbfgs(escaped)
+            methods.append("saddle escape")
+            x = f.best_x
         x = _newton_polish(f, x, lower)
         methods.append("Newton")
         g = _gradient(f, x)
@@ -163,6 +170,26 @@ def _proj_norm(g, x, lower):
     # at a lower bound a positive gradient of -loglik is not a failure to converge
     g = np.where(_at_lower(x, lower) & (g > 0), 0.0, g)
     return float(np.max(np.abs(g))) if g.size else 0.0
+
+
+def _escape_saddle(f, x, lower):
+    free = ~_at_lower(x, lower)
+    if not free.any():
+        return None
+    H = hessian(f, x)[np.ix_(free, free)]
+    vals, vecs = np.linalg.eigh((H + H.T) / 2)
+    if vals[0] >= -1e-6 * max(1.0, np.abs(vals).max()):
+        return None
+    f0 = f(x)
+    best, best_f = None, f0
+    for t in (0.1, 0.3, 1.0, 3.0):
+        for sign in (1.0, -1.0):
+            xn = x.copy()
+            xn[free] += sign * t * vecs[:, 0]
+            fn = f(xn)
+            if fn < best_f - 1e-10:
+                best, best_f = xn, fn
+    return best
 
 
 def _newton_polish(f, x, lower, steps=4):

@@ -139,3 +139,28 @@ def test_groups_of_size_one_are_legal(O):
     d = pd.concat([d, both])
     fit = gls("distance ~ age", data=d, correlation=CorAR1(form="~ 1 | Subject"))
     assert np.isfinite(fit.llf) and len(one) == 27
+
+
+def test_ar1_with_even_lags_is_not_stuck_at_independence(O):
+    """nlme-reference.md trap 6: corAR1(form = ~ age | Subject) has lags 2, 4, 6; phi = 0
+    is a stationary point where nlme stays (logLik -242.2619).  The model equals AR(1)
+    on visit index with phi_index = phi^2, whose nlme fit is R15 (-222.7241475494,
+    Phi 0.625867139721581)."""
+    from lmmext import CorAR1
+    g = gls("distance ~ age + Sex", data=O, correlation=CorAR1(form="~ age | Subject"))
+    assert g.llf == pytest.approx(-222.72414754940607, abs=1e-6)
+    assert g.correlation_params["Phi"] ** 2 == pytest.approx(0.625867139721581, rel=1e-5)
+
+
+def test_nonconvergence_warns_and_returns_the_best_fit(O, monkeypatch):
+    import lmmext.fitting as fitting
+    real = fitting.maximize
+
+    def stalled(loglik, x0, lower=None):
+        info = real(loglik, x0, lower)
+        info.converged, info.message = False, "iteration limit reached"
+        return info
+    monkeypatch.setattr(fitting, "maximize", stalled)
+    with pytest.warns(ConvergenceWarning, match="did not converge: iteration limit"):
+        fit = lme("distance ~ age", data=O, random="~ 1 | Subject")
+    assert not fit.converged and np.isfinite(fit.llf)
