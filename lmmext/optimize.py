@@ -119,7 +119,7 @@ def maximize(loglik, x0, lower=None, newton_max_params=12):
     def run_lbfgs(start):
         res = optimize.minimize(f, start, jac=lambda x: _gradient(f, x), method="L-BFGS-B",
                                 bounds=bounds,
-                                options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9,
+                                options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-6,
                                          "maxcor": 20})
         methods.append("L-BFGS-B")
         return res
