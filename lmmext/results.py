@@ -88,9 +88,12 @@ class _ResultsCore:
         """nlme's fixed-effects table (Value, Std.Error, DF, t-value, p-value) with the
         chosen denominator DF.  Satterthwaite t-tests use the unadjusted covariance
         ``sigma^2 (X'V^-1X)^-1`` (as SAS and lmerTest do)."""
-        if _check_ddf(ddf) == "containment":
+        ddf = _check_ddf(ddf)
+        if ddf == "containment":
             return t_table(self.fe_params, self.bse_fe, self.df_resid_fe)
-        se = self._fe_series(np.sqrt(np.diag(self._satterthwaite().Phi)), "se")
+        # Kenward-Roger also adjusts the covariance (its SEs are larger)
+        cov = self._kenward_roger().Phi_A if ddf == "kenward-roger" else self._satterthwaite().Phi
+        se = self._fe_series(np.sqrt(np.diag(cov)), "se")
         return t_table(self.fe_params, se, self.coef_df(ddf))
 
     # --- tests and intervals ------------------------------------------------------------
@@ -119,7 +122,7 @@ class _ResultsCore:
                                        self.df_resid_fe.to_numpy())
             terms = r_term_order(self.frame.formula, self.frame.get_design_info())
             return wald_f_table(beta, self._vcov_tests, terms, self._term_df, type)
-        sat = self._satterthwaite()
+        sat = self._satterthwaite() if ddf == "satterthwaite" else self._kenward_roger()
         if L is not None:
             L = np.atleast_2d(np.asarray(L, dtype=float))
             if L.shape[1] != len(beta):
@@ -158,6 +161,14 @@ class _ResultsCore:
             pos += len(cols)
         return out
 
+    def _kenward_roger(self):
+        if getattr(self, "_kr", None) is None:
+            if not self.reml:
+                raise ValueError("Kenward-Roger degrees of freedom need a REML fit")
+            from .kenward_roger import KenwardRoger
+            self._kr = KenwardRoger(self._state)
+        return self._kr
+
     def _satterthwaite(self):
         if getattr(self, "_sat", None) is None:
             from .inference import Satterthwaite
@@ -166,10 +177,12 @@ class _ResultsCore:
 
     def coef_df(self, ddf="containment"):
         """Denominator DF per fixed effect: ``"containment"`` (nlme's rule; gls
-        N - p) or ``"satterthwaite"``."""
+        N - p), ``"satterthwaite"`` or ``"kenward-roger"``."""
         ddf = _check_ddf(ddf)
         if ddf == "containment":
             return self.df_resid_fe
+        if ddf == "kenward-roger":
+            return self._fe_series(self._kenward_roger().coef_df(self.fe_params.to_numpy()), "df")
         return self._fe_series(self._satterthwaite().coef_df(), "df")
 
     def intervals(self, level=0.95, which="all", method="wald"):
@@ -299,8 +312,6 @@ def _check_ddf(ddf):
     if key is None:
         raise ValueError(f"ddf must be 'containment', 'satterthwaite' or 'kenward-roger', "
                          f"got {ddf!r}")
-    if key == "kenward-roger":
-        raise NotImplementedError("ddf='kenward-roger' is not implemented yet")
     return key
 
 

@@ -48,3 +48,34 @@ def test_nlme_anova_tables_with_satterthwaite_df(case, kind, fits):
         assert g["numDF"] == row["NumDF"]
         assert g["denDF"] == pytest.approx(row["DenDF"], rel=1e-3)
         assert g["F-value"] == pytest.approx(row["F"], rel=1e-4)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_kenward_roger_matches_pbkrtest(case, fits):
+    """KR DFs and adjusted SEs (pbkrtest::vcovAdj through lmerTest) to 1e-3 relative."""
+    res = fits[case["id"]]
+    tab = res.fe_table(ddf="kenward-roger")
+    idx = {normalize_name(k): k for k in tab.index}
+    for row in case["coef"]:
+        name = idx[normalize_name(case.get("name_map", {}).get(row["term"], row["term"]))]
+        assert tab.loc[name, "DF"] == pytest.approx(row["df_kenward_roger"], rel=1e-3)
+        assert tab.loc[name, "Std.Error"] == pytest.approx(row["se_kenward_roger"], rel=1e-4)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.get("anova_nlme_sequential_kenward_roger")],
+                         ids=lambda c: c["id"])
+def test_kenward_roger_f_tests(case, fits):
+    ref = case["anova_nlme_sequential_kenward_roger"]
+    tab = fits[case["id"]].anova(ddf="kenward-roger")
+    got = {normalize_name(k): r for k, r in tab.iterrows()}
+    for row in ref:
+        g = got[normalize_name(row["term"])]
+        assert g["denDF"] == pytest.approx(row["DenDF"], rel=1e-3)
+        assert g["F-value"] == pytest.approx(row["F"], rel=1e-4)
+
+
+def test_kenward_roger_needs_reml(data):
+    from lmmext import lme
+    fit = lme("distance ~ age", data=data("Orthodont"), random="~ 1 | Subject", method="ML")
+    with pytest.raises(ValueError, match="REML"):
+        fit.coef_df("kenward-roger")
