@@ -45,14 +45,14 @@ class KenwardRoger:
             w = eng.varfunc.weights(tv) if eng.varfunc is not None else np.ones(N)
             out = []
             for rows in self._groups:
-                L = np.diag(1.0 / w[rows])
+                Winv = np.diag(1.0 / w[rows])
+                C = np.eye(len(rows))
                 if eng.corstruct is not None:
-                    # Lambda = W^-1 C W^-1 with C from the whitening factor F (F C F' = I)
+                    # C from the whitening factor F of the block (F C F' = I)
                     Fm, _ = eng.corstruct.whiten(tc, _embed(rows, N))
                     Fg = Fm[rows]
                     C = np.linalg.inv(Fg.T @ Fg)
-                    L = L @ C @ L
-                out.append(L)
+                out.append(Winv @ C @ Winv)              # Lambda = W^-1 C W^-1
             return out
 
         lam0 = lam_blocks(nonlin)
