@@ -78,6 +78,9 @@ def _level_names(lev):
     return names
 
 
+SINGULAR_RATIO = 1e-6
+
+
 class NaturalParameters:
     """nlme's natural parameterization of a fit's variance parameters (apVar's
     order, see the module docstring) and the functions of it that inference needs."""
@@ -155,12 +158,15 @@ def approximate_covariance(state, params=None):
     """apVar of a fit (see the module docstring)."""
     params = NaturalParameters(state) if params is None else params
     H = _hessian(params.criterion, params.estimate)
-    try:
-        c = np.linalg.cholesky(-H)
+    # the finite-difference Hessian is accurate to ~1e-6 relative: a smaller
+    # eigenvalue ratio (a flat direction: a boundary estimate or parameters that are
+    # not identified) is treated as singular, as nlme's "non-positive definite"
+    eig = np.linalg.eigvalsh(-(H + H.T) / 2)
+    cov = None
+    if eig[0] > SINGULAR_RATIO * eig[-1]:
+        c = np.linalg.cholesky(-(H + H.T) / 2)
         inv = np.linalg.solve(c.T, np.linalg.solve(c, np.eye(len(params.estimate))))
         cov = (inv + inv.T) / 2
-    except np.linalg.LinAlgError:
-        cov = None
     return ApVar(params.names, params.estimate, cov, params.blocks)
 
 

@@ -211,3 +211,14 @@ def test_satterthwaite_balanced_designs_give_the_classical_df(data):
     assert tab.loc["Sex", "denDF"] == pytest.approx(25, rel=1e-4)
     with pytest.raises(ValueError, match="ddf"):
         fit.anova(ddf="bogus")
+
+
+def test_intervals_on_a_flat_likelihood_warn_and_give_fixed_effects_only():
+    """C30: a random intercept plus compound symmetry in the same groups is not
+    identified; nlme says "Non-positive definite approximate variance-covariance"."""
+    from lmmext.validation import fit_case
+    res = fit_case(REF["C30"])
+    with pytest.warns(UserWarning, match="Non-positive definite"):
+        iv = res.intervals()
+    assert iv.re == {} and iv.sigma is None
+    assert len(iv.fixed) == 3
