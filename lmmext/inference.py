@@ -246,7 +246,7 @@ class Satterthwaite:
     def __init__(self, state):
         from .intervals import NaturalParameters, approximate_covariance
         params = NaturalParameters(state)
-        ap = approximate_covariance(state, params)
+        ap = approximate_covariance(state, params, drop_boundary=True)
         if ap.cov is None:
             raise ValueError("Satterthwaite degrees of freedom need a positive definite "
                              "approximate covariance of the variance parameters, and the "

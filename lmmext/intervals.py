@@ -81,6 +81,32 @@ def _level_names(lev):
 SINGULAR_RATIO = 1e-6
 
 
+def _uses_z(obj):
+    """corSymm enters apVar as Fisher z of each correlation (nlme's corNatural)."""
+    return type(obj).__name__ == "CorSymm"
+
+
+def _to_apvar(obj, theta):
+    if _uses_z(obj):
+        r = obj.coefficients(theta).to_numpy()
+        return np.log((1 + r) / (1 - r))
+    return np.asarray(theta, dtype=float)
+
+
+def _from_apvar(obj, nat):
+    if _uses_z(obj):
+        return obj.to_unconstrained(np.tanh(np.asarray(nat) / 2))
+    return nat
+
+
+def _apvar_report(obj, nat):
+    """Reported natural values (Series) of a structure at apVar parameters ``nat``."""
+    if _uses_z(obj):
+        names = obj.coefficients(obj.to_unconstrained(np.tanh(np.asarray(nat) / 2))).index
+        return pd.Series(np.tanh(np.asarray(nat) / 2), index=names)
+    return obj.coefficients(nat)
+
+
 class NaturalParameters:
     """nlme's natural parameterization of a fit's variance parameters (apVar's
     order, see the module docstring) and the functions of it that inference needs."""
@@ -102,10 +128,13 @@ class NaturalParameters:
         for kind, th, obj in (("cor", self._th_cor, eng.corstruct),
                               ("var", self._th_var, eng.varfunc)):
             if obj is not None and th.size:
-                parts.append(np.asarray(th, dtype=float))
-                self.blocks.append((kind, obj, slice(pos, pos + th.size)))
-                self.names += [f"{kind}.{n}" for n in obj.param_names()]
-                pos += th.size
+                nat = _to_apvar(obj, th)
+                parts.append(nat)
+                self.blocks.append((kind, obj, slice(pos, pos + nat.size)))
+                names = (list(obj.coefficients(th).index) if _uses_z(obj)
+                         else obj.param_names())
+                self.names += [f"{kind}.{n}" for n in names]
+                pos += nat.size
         parts.append(np.array([np.log(sigma)]))
         self.blocks.append(("sigma", None, slice(pos, pos + 1)))
         self.names.append("log(sigma)")
@@ -120,9 +149,9 @@ class NaturalParameters:
             if kind == "re":
                 theta_re[obj] = _level_theta(self.engine.levels[obj], phi[sl], s)
             elif kind == "cor":
-                th_c = phi[sl]
+                th_c = _from_apvar(obj, phi[sl])
             elif kind == "var":
-                th_v = phi[sl]
+                th_v = _from_apvar(obj, phi[sl])
         theta = np.concatenate(theta_re + [np.asarray(th_c, float), np.asarray(th_v, float)])
         return theta, s
 
@@ -154,19 +183,36 @@ class NaturalParameters:
         return out
 
 
-def approximate_covariance(state, params=None):
-    """apVar of a fit (see the module docstring)."""
+def approximate_covariance(state, params=None, drop_boundary=False):
+    """apVar of a fit (see the module docstring).
+
+    With ``drop_boundary=True`` random-effect SDs on the boundary (below 1e-4 of
+    sigma; their log is not identified) are held fixed: their rows and columns are
+    zero, as lmerTest drops zero variance components.
+    """
     params = NaturalParameters(state) if params is None else params
-    H = _hessian(params.criterion, params.estimate)
-    # the finite-difference Hessian is accurate to ~1e-6 relative: a smaller
+    H = _hessian(params.criterion, params.estimate, richardson=True)
+    H = -(H + H.T) / 2
+    keep = np.ones(len(params.estimate), dtype=bool)
+    if drop_boundary:
+        log_sigma = params.estimate[-1]
+        for kind, obj, sl in params.blocks:
+            if kind == "re":
+                lev = state.engine.levels[obj]
+                q = lev.q if lev.pd_class != "pdIdent" else 1
+                idx = np.arange(sl.start, sl.start + q)
+                keep[idx] = params.estimate[idx] - log_sigma > np.log(1e-4)
+    Hk = H[np.ix_(keep, keep)]
+    # the extrapolated finite-difference Hessian is accurate to ~1e-6 relative: a smaller
     # eigenvalue ratio (a flat direction: a boundary estimate or parameters that are
     # not identified) is treated as singular, as nlme's "non-positive definite"
-    eig = np.linalg.eigvalsh(-(H + H.T) / 2)
+    eig = np.linalg.eigvalsh(Hk)
     cov = None
     if eig[0] > SINGULAR_RATIO * eig[-1]:
-        c = np.linalg.cholesky(-(H + H.T) / 2)
-        inv = np.linalg.solve(c.T, np.linalg.solve(c, np.eye(len(params.estimate))))
-        cov = (inv + inv.T) / 2
+        c = np.linalg.cholesky(Hk)
+        inv = np.linalg.solve(c.T, np.linalg.solve(c, np.eye(keep.sum())))
+        cov = np.zeros_like(H)
+        cov[np.ix_(keep, keep)] = (inv + inv.T) / 2
     return ApVar(params.names, params.estimate, cov, params.blocks)
 
 
@@ -256,7 +302,7 @@ def intervals(res, level=0.95, which="all", method="wald"):
             nat = [np.concatenate([np.exp(v[:q]), np.tanh(v[q:] / 2)]) for v in trio]
             out.re[lev.name] = _tab(*nat, _level_names(lev))
         elif kind == "cor":
-            nat = [obj.coefficients(v) for v in trio]
+            nat = [_apvar_report(obj, v) for v in trio]
             out.corStruct = _tab(*(n.to_numpy() for n in nat), nat[1].index)
         elif kind == "var":
             names = obj.param_names()

@@ -66,8 +66,12 @@ def _gradient(f, x, rel=1e-4):
     return g
 
 
-def hessian(f, x, rel=1e-3):
-    """Central-difference Hessian with steps ``rel * max(1, |x|)``."""
+def hessian(f, x, rel=1e-3, richardson=False):
+    """Central-difference Hessian with steps ``rel * max(1, |x|)``; with
+    ``richardson=True`` the steps ``h`` and ``h/2`` are combined to cancel the
+    ``O(h^2)`` error (needed for ill-conditioned criteria, e.g. a power and sigma)."""
+    if richardson:
+        return (4.0 * hessian(f, x, rel / 2) - hessian(f, x, rel)) / 3.0
     k = x.size
     h = _steps(x, rel)
     H = np.empty((k, k))
