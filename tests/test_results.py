@@ -130,3 +130,14 @@ def test_results_pickle_round_trip(O):
     pd.testing.assert_frame_equal(back.anova(), fit.anova())
     np.testing.assert_allclose(back.predict(O.iloc[:5], level=1), fit.predict(O.iloc[:5], level=1))
     assert str(back.summary()) == str(fit.summary())
+
+
+def test_residuals_by_type_and_level(fit, O):
+    """nlme: pearson residuals at every level divide by the within-group SD sigma/w."""
+    w = np.where(O["Sex"] == "Female", 1 / fit.variance_params["Female"], 1.0)
+    r0 = fit.residuals(type="response", level=0)
+    np.testing.assert_allclose(r0, O["distance"] - fit.fitted(level=0))
+    np.testing.assert_allclose(fit.residuals(type="pearson", level=0), r0 * w / fit.sigma)
+    np.testing.assert_allclose(fit.residuals(type="pearson"), fit.resid_pearson)
+    with pytest.raises(ValueError, match="residual type"):
+        fit.residuals(type="studentized")
