@@ -399,6 +399,12 @@ class CorStruct:
             logdet += self._whiten_group(nat, g, A2, out)
         return out.reshape(A.shape), float(logdet)
 
+    @property
+    def row_blocks(self):
+        """Block index of every row (engine order), as passed to ``initialize``."""
+        self._require_init("row_blocks")
+        return self._blocks
+
     def correlation_matrix(self, theta, block):
         """Dense correlation matrix of ``block`` (index, or label from ``block_labels``)
         in engine row order."""

@@ -44,14 +44,15 @@ class KenwardRoger:
             tc, tv = t[:n_cor], t[n_cor:]
             w = eng.varfunc.weights(tv) if eng.varfunc is not None else np.ones(N)
             out = []
+            cs = eng.corstruct
             for rows in self._groups:
                 Winv = np.diag(1.0 / w[rows])
                 C = np.eye(len(rows))
-                if eng.corstruct is not None:
-                    # C from the whitening factor F of the block (F C F' = I)
-                    Fm, _ = eng.corstruct.whiten(tc, _embed(rows, N))
-                    Fg = Fm[rows]
-                    C = np.linalg.inv(Fg.T @ Fg)
+                if cs is not None:
+                    # the correlation blocks inside this outer group (contiguous rows)
+                    for b in np.unique(cs.row_blocks[rows]):
+                        r = np.flatnonzero(cs.row_blocks[rows] == b)
+                        C[np.ix_(r, r)] = cs.correlation_matrix(tc, b)
                 out.append(Winv @ C @ Winv)              # Lambda = W^-1 C W^-1
             return out
 
@@ -188,10 +189,3 @@ class KenwardRoger:
 
 def _chol_solve(c, B):
     return np.linalg.solve(c.T, np.linalg.solve(c, B))
-
-
-def _embed(rows, N):
-    """Identity columns for ``rows`` (to extract a block's whitening factor)."""
-    M = np.zeros((N, len(rows)))
-    M[rows, np.arange(len(rows))] = 1.0
-    return M
