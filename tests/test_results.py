@@ -141,3 +141,27 @@ def test_residuals_by_type_and_level(fit, O):
     np.testing.assert_allclose(fit.residuals(type="pearson"), fit.resid_pearson)
     with pytest.raises(ValueError, match="residual type"):
         fit.residuals(type="studentized")
+
+
+SUMMARY_CASES = ["S01", "S03", "V08", "V13", "V25", "V41", "C03", "C06", "C07", "C10", "C12",
+                 "C13", "C15", "C17", "C22", "C34", "C41", "C42"]
+
+
+@pytest.mark.parametrize("cid", SUMMARY_CASES)
+def test_summary_and_intervals_render_for_every_structure(cid):
+    import warnings
+    from lmmext.validation import fit_case, load_cases
+    case = {c["id"]: c for c in load_cases()}[cid]
+    res = fit_case(case)
+    text = str(res.summary())
+    assert f"{res.llf:.6g}" in text
+    for cls in ("VarIdent", "VarPower", "VarExp", "VarConstPower", "VarComb", "VarFixed"):
+        if cls + "(" in case["lmmext_call"]:
+            assert "Variance function" in text
+    if "Cor" in case["lmmext_call"]:
+        assert "Correlation Structure" in text
+        for name in res.correlation_params.index:
+            assert name in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert "Fixed effects" in str(res.intervals())
