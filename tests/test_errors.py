@@ -164,3 +164,28 @@ def test_nonconvergence_warns_and_returns_the_best_fit(O, monkeypatch):
     with pytest.warns(ConvergenceWarning, match="did not converge: iteration limit"):
         fit = lme("distance ~ age", data=O, random="~ 1 | Subject")
     assert not fit.converged and np.isfinite(fit.llf)
+
+
+def test_coarser_correlation_grouping_warns_as_nlme(data):
+    d = data("sim_nested")
+    with pytest.warns(UserWarning, match="smaller level of grouping"):
+        fit = lme("y ~ x", data=d, random="~ 1 | a/b", correlation=__import__("lmmext").CorAR1(form="~ 1 | a"))
+    assert np.isfinite(fit.llf)
+
+
+def test_hard_designs_converge(data):
+    """Very unbalanced groups (one of 200 rows, many of 1-2) and a VarIdent with 30
+    strata: the fits converge (small gradient) and the likelihood is finite."""
+    rng = np.random.default_rng(5)
+    sizes = np.r_[200, rng.integers(1, 3, size=60)]
+    g = np.repeat(np.arange(sizes.size), sizes)
+    x = rng.normal(size=g.size)
+    s = rng.integers(0, 30, size=g.size)
+    y = 2 + x + rng.normal(size=sizes.size)[g] + rng.normal(size=g.size) * (1 + s / 10)
+    d = pd.DataFrame({"y": y, "x": x, "g": g.astype(str), "s": [f"s{k:02d}" for k in s]})
+    a = lme("y ~ x", data=d, random="~ 1 | g")
+    b = lme("y ~ x", data=d, random="~ 1 | g", weights=VarIdent(form="~ 1 | s"))
+    for f in (a, b):
+        assert f.converged and f.optim_info.grad_norm < 1e-3
+    assert len(b.variance_params) == 30
+    assert b.llf > a.llf
