@@ -189,3 +189,15 @@ def test_hard_designs_converge(data):
         assert f.converged and f.optim_info.grad_norm < 1e-3
     assert len(b.variance_params) == 30
     assert b.llf > a.llf
+
+
+def test_correlation_at_its_bound_warns(data):
+    """Within-group values equal up to 1e-7: compound symmetry runs to Rho = 1."""
+    rng = np.random.default_rng(2)
+    g = np.repeat(np.arange(15), 4)
+    y = rng.normal(size=15)[g] + 1e-7 * rng.normal(size=g.size)
+    d = pd.DataFrame({"y": y, "x": rng.normal(size=g.size), "g": g.astype(str)})
+    from lmmext import CorCompSymm
+    with pytest.warns(ConvergenceWarning, match="'.*' of CorCompSymm is on the boundary"):
+        fit = gls("y ~ x", data=d, correlation=CorCompSymm(form="~ 1 | g"))
+    assert fit.correlation_params["Rho"] > 0.9999
