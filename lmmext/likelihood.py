@@ -243,6 +243,12 @@ class ProfiledLikelihood:
         return At, log_w, logdet_C
 
     def evaluate(self, theta, keep=False):
+        # parameters where a structure degenerates (a correlation of exactly 1, an
+        # overflowing weight) are infeasible, not warnings: the optimizer steps back
+        with np.errstate(divide="raise", invalid="raise", over="raise"):
+            return self._evaluate(theta, keep)
+
+    def _evaluate(self, theta, keep):
         re_theta, theta_cor, theta_var = self.split(theta)
         At, log_w, logdet_C = self.whitened(theta_cor, theta_var)
         p = self.p
