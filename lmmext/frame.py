@@ -19,7 +19,7 @@ import pandas as pd
 import patsy
 from scipy.linalg import qr
 
-from .formula import RandomLevel, eval_covariate, group_labels
+from .formula import group_labels
 from .likelihood import Level
 
 __all__ = ["ModelFrame", "build_frame"]

@@ -19,7 +19,6 @@ def _is_constant(x):
 def _column_strata(X, levels):
     """Stratum (1..Q+1, 1 = outermost level, Q+1 = residual) of each column of X by
     nlme's containment rule, and which columns are constant (the intercept role)."""
-    Q = len(levels)
     strata, const = [], []
     for j in range(X.shape[1]):
         x = X[:, j]
@@ -126,33 +125,37 @@ def r_term_order(formula, design_info):
     return out
 
 
+def term_contrasts(terms, cov, kind="sequential"):
+    """(term, L) for each model term; ``terms`` is a list of (name, columns) in R's
+    order.  Marginal: the term's columns.  Sequential: the rows of ``R`` (``R'R =
+    cov^-1``, columns in R's term order) that belong to the term -- the rotation of a QR
+    decomposition of the whitened X, i.e. the term adjusted for the terms before it
+    (these rows satisfy ``L cov L' = I``)."""
+    p = cov.shape[0]
+    if kind == "marginal":
+        return [(n, np.eye(p)[cols]) for n, cols in terms]
+    if kind != "sequential":
+        raise ValueError(f"type must be 'sequential' or 'marginal', got {kind!r}")
+    order = [c for _, cols in terms for c in cols]
+    Lc = np.linalg.cholesky(cov[np.ix_(order, order)])
+    prec = np.linalg.solve(Lc.T, np.linalg.solve(Lc, np.eye(p)))
+    R = np.zeros((p, p))
+    R[:, order] = np.linalg.cholesky((prec + prec.T) / 2).T
+    out, pos = [], 0
+    for n, cols in terms:
+        out.append((n, R[pos:pos + len(cols)]))
+        pos += len(cols)
+    return out
+
+
 def wald_f_table(beta, cov, terms, den_df, kind="sequential"):
     """nlme's F table.  ``cov`` is the covariance used for tests (nlme: vcov, times
     N/(N-p) for lme ML fits); ``terms`` a list of (name, columns) in R's order;
     ``den_df`` a dict name -> denominator df."""
-    order = [c for _, cols in terms for c in cols]
-    b = beta[order]
-    V = cov[np.ix_(order, order)]
     rows = []
-    if kind == "sequential":
-        # c = R beta with R'R = V^-1 (R upper): the rotation of a QR decomposition of
-        # the whitened X, so c_j is column j adjusted for the columns before it
-        L = np.linalg.cholesky(V)
-        prec = np.linalg.solve(L.T, np.linalg.solve(L, np.eye(len(b))))
-        c = np.linalg.cholesky((prec + prec.T) / 2).T @ b
-        pos = 0
-        for name, cols in terms:
-            k = len(cols)
-            F = float(c[pos:pos + k] @ c[pos:pos + k]) / k
-            rows.append((name, k, F))
-            pos += k
-    elif kind == "marginal":
-        for name, cols in terms:
-            bb = beta[cols]
-            F = float(bb @ np.linalg.solve(cov[np.ix_(cols, cols)], bb)) / len(cols)
-            rows.append((name, len(cols), F))
-    else:
-        raise ValueError(f"type must be 'sequential' or 'marginal', got {kind!r}")
+    for name, L in term_contrasts(terms, cov, kind):
+        Lb = L @ beta
+        rows.append((name, L.shape[0], float(Lb @ np.linalg.solve(L @ cov @ L.T, Lb)) / L.shape[0]))
     tab = pd.DataFrame(rows, columns=["term", "numDF", "F-value"]).set_index("term")
     tab.index.name = None
     tab.insert(1, "denDF", [float(den_df[n]) for n in tab.index])
@@ -160,12 +163,18 @@ def wald_f_table(beta, cov, terms, den_df, kind="sequential"):
     return tab
 
 
+def as_contrast(L, names):
+    """``L`` as a 2-D float matrix with one column per fixed effect ``names``."""
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    if L.shape[1] != len(names):
+        raise ValueError(f"L has {L.shape[1]} columns; the model has {len(names)} fixed "
+                         f"effects {list(names)}")
+    return L
+
+
 def contrast_f_test(beta, cov, L, names, coef_df):
     """Joint test of ``L beta = 0`` (nlme's ``anova(fit, L = ...)``)."""
-    L = np.atleast_2d(np.asarray(L, dtype=float))
-    if L.shape[1] != len(beta):
-        raise ValueError(f"L has {L.shape[1]} columns; the model has {len(beta)} fixed "
-                         f"effects {list(names)}")
+    L = as_contrast(L, names)
     L = L[np.any(L != 0, axis=1)]
     if L.shape[0] == 0:
         raise ValueError("L has no non-zero rows")

@@ -18,7 +18,6 @@ sizes where small-sample corrections matter.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["KenwardRoger"]
 

@@ -7,8 +7,8 @@ import patsy
 from scipy import stats
 from statsmodels.regression.mixed_linear_model import MixedLMResults
 
-from .inference import (compare_models, containment_df, contrast_f_test, r_term_order,
-                        t_table, wald_f_table)
+from .inference import (as_contrast, containment_df, contrast_f_test, r_term_order,
+                        t_table, term_contrasts, wald_f_table)
 from .intervals import intervals as _intervals
 
 __all__ = ["LMEResults", "GLSResults"]
@@ -116,21 +116,15 @@ class _ResultsCore:
         """
         ddf = _check_ddf(ddf)
         beta = self.fe_params.to_numpy()
+        terms = r_term_order(self.frame.formula, self.frame.get_design_info())
         if ddf == "containment":
             if L is not None:
                 return contrast_f_test(beta, self._vcov_tests, L, self.fe_params.index,
                                        self.df_resid_fe.to_numpy())
-            terms = r_term_order(self.frame.formula, self.frame.get_design_info())
             return wald_f_table(beta, self._vcov_tests, terms, self._term_df, type)
         sat = self._satterthwaite() if ddf == "satterthwaite" else self._kenward_roger()
-        if L is not None:
-            L = np.atleast_2d(np.asarray(L, dtype=float))
-            if L.shape[1] != len(beta):
-                raise ValueError(f"L has {L.shape[1]} columns; the model has {len(beta)} "
-                                 "fixed effects")
-            rows = [("L", L)]
-        else:
-            rows = self._term_contrasts(type, sat.Phi)
+        rows = ([("L", as_contrast(L, self.fe_params.index))] if L is not None
+                else term_contrasts(terms, sat.Phi, type))
         out = []
         for name, Lt in rows:
             F, q, den = sat.f_test(Lt, beta)
@@ -139,27 +133,6 @@ class _ResultsCore:
         tab.index.name = None
         tab["p-value"] = stats.f.sf(tab["F-value"], tab["numDF"], tab["denDF"])
         return tab
-
-    def _term_contrasts(self, type, Phi):
-        """(term, L) for each model term: marginal -> the term's columns;
-        sequential -> the rows of R (R'R = Phi^-1, columns in R's term order) that
-        belong to the term, i.e. the term adjusted for the terms before it."""
-        terms = r_term_order(self.frame.formula, self.frame.get_design_info())
-        p = Phi.shape[0]
-        if type == "marginal":
-            return [(n, np.eye(p)[cols]) for n, cols in terms]
-        if type != "sequential":
-            raise ValueError(f"type must be 'sequential' or 'marginal', got {type!r}")
-        order = [c for _, cols in terms for c in cols]
-        Lc = np.linalg.cholesky(Phi[np.ix_(order, order)])
-        R = np.linalg.cholesky(np.linalg.solve(Lc.T, np.linalg.solve(Lc, np.eye(p)))).T
-        full = np.zeros((p, p))
-        full[:, order] = R
-        out, pos = [], 0
-        for n, cols in terms:
-            out.append((n, full[pos:pos + len(cols)]))
-            pos += len(cols)
-        return out
 
     def _kenward_roger(self):
         if getattr(self, "_kr", None) is None:
@@ -277,7 +250,7 @@ class _ResultsCore:
 
     def _fixed_lines(self, ddf="containment"):
         tt = self.fe_table(ddf)
-        lines = [f"Coefficients:" if self._is_gls else "Fixed effects:",
+        lines = ["Coefficients:" if self._is_gls else "Fixed effects:",
                  _indent(tt.to_string(float_format=lambda v: f"{v:.6g}")), ""]
         if len(tt) > 1:
             # nlme prints the lower triangle of the correlation of the estimates
@@ -293,14 +266,13 @@ class _ResultsCore:
                   _indent(pd.Series(q, index=["Min", "Q1", "Med", "Q3", "Max"]).to_string()), ""]
         return lines
 
-    def _summary_text(self):
+    def _summary_text(self, ddf="containment"):
         raise NotImplementedError
 
     def summary(self, ddf="containment"):
         """nlme-style summary; printing it shows the text.  ``ddf`` chooses the
         denominator DF of the fixed-effects table."""
-        self._summary_ddf = _check_ddf(ddf)
-        return _Summary(self._summary_text())
+        return _Summary(self._summary_text(_check_ddf(ddf)))
 
 
 _DDF = {"containment": "containment", "nlme": "containment", "satterthwaite": "satterthwaite",
@@ -457,7 +429,7 @@ class LMEResults(_ResultsCore, MixedLMResults):
             mu = mu + np.where(pos >= 0, contrib, np.nan)
         return pd.Series(mu, index=data.index, name="predicted")
 
-    def _summary_text(self):
+    def _summary_text(self, ddf="containment"):
         lines = self._header(f"Linear mixed-effects model fit by {self.method}")
         lines.append("Random effects:")
         for lev, (name, df) in zip(self.frame.levels, self.re_sd.items()):
@@ -473,7 +445,7 @@ class LMEResults(_ResultsCore, MixedLMResults):
         lines.append(f" Residual StdDev: {self.sigma:.6g}")
         lines.append("")
         lines += self._structure_lines()
-        lines += self._fixed_lines(getattr(self, "_summary_ddf", "containment"))
+        lines += self._fixed_lines(ddf)
         groups = ", ".join(f"{lev.name}: {lev.n_groups}" for lev in self.frame.levels)
         lines.append(f"Number of Observations: {self.nobs}")
         lines.append(f"Number of Groups: {groups}")
@@ -526,10 +498,10 @@ class GLSResults(_ResultsCore):
         return pd.Series(X.to_numpy() @ self.fe_params.to_numpy(), index=data.index,
                          name="predicted")
 
-    def _summary_text(self):
+    def _summary_text(self, ddf="containment"):
         lines = self._header(f"Generalized least squares fit by {self.method}")
         lines += self._structure_lines()
-        lines += self._fixed_lines(getattr(self, "_summary_ddf", "containment"))
+        lines += self._fixed_lines(ddf)
         lines.append(f"Residual standard error: {self.sigma:.6g}")
         lines.append(f"Degrees of freedom: {self.nobs} total; {self.nobs - self.k_fe} residual")
         return "\n".join(lines)

@@ -1,12 +1,12 @@
 """The documented misuse table (docs/errors.md): every row raises the documented
 exception type with a message naming the problem."""
 import numpy as np
-import pandas as pd
 import pytest
 
 import lmmext
-from lmmext import (CorAR1, CorCAR1, CorCompSymm, CorExp, VarComb, VarConstPower,
+from lmmext import (CorAR1, CorCAR1, CorExp, VarComb, VarConstPower,
                     VarIdent, VarPower, gls, lme)
+
 
 def _O():
     from lmmext.validation import load_dataset

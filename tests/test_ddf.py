@@ -2,7 +2,6 @@
 by validation/R/ddf_cases.R with tight lme4 optimizer control), to 1e-3 relative."""
 import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from lmmext import VarIdent, VarPower, lme
-from lmmext.fitting import fit_frame
 from lmmext.formula import parse_random
 from lmmext.frame import build_frame
 from lmmext.likelihood import ProfiledLikelihood

@@ -1,5 +1,4 @@
 """Bad input: a clear exception that names the problem, never a numpy traceback."""
-import warnings
 
 import numpy as np
 import pandas as pd

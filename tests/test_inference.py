@@ -3,7 +3,6 @@ nlme reference output)."""
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import lmmext
