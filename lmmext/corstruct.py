@@ -329,6 +329,14 @@ class CorStruct:
         """Names of the free unconstrained parameters (empty when fixed)."""
         return [] if self.fixed else list(self._free_names())
 
+    # |theta| beyond this on the transformed scales puts the natural value at its
+    # bound (e.g. |phi| > 0.99999)
+    _BOUNDARY_THETA = 12.0
+
+    def at_boundary(self, theta):
+        """Boolean per free parameter: on the boundary of its range."""
+        return np.abs(np.asarray(theta, dtype=float)) > self._BOUNDARY_THETA
+
     def start(self):
         """Unconstrained starting values (length ``n_params``)."""
         if self.fixed:
@@ -668,6 +676,10 @@ class CorCAR1(_MarkovCor):
 
     def _link(self, nat):
         return logit(nat)
+
+    def at_boundary(self, theta):
+        # phi -> 0 is a matter of the time units, not a boundary; phi -> 1 is
+        return np.asarray(theta, dtype=float) > self._BOUNDARY_THETA
 
 
 class CorARMA(_PositionCor):
@@ -1013,6 +1025,13 @@ class _SpatialCor(CorStruct):
 
     _offset = False          # Lin/Spher: theta_1 = log(range - d_min)
     _start_factor = 0.9
+
+    def at_boundary(self, theta):
+        # a range -> 0 or infinity depends on the distance units; only the nugget
+        # (second parameter) has a boundary
+        out = super().at_boundary(theta)
+        out[:1] = False
+        return out
 
     def __init__(self, value=None, form="~ 1", nugget=False, metric="euclidean", fixed=False):
         super().__init__(value, form, fixed)

@@ -16,7 +16,6 @@ __all__ = ["FitState", "fit_frame"]
 # log relative SD below which a random-effects SD is reported as on the boundary
 _BOUNDARY_LOG_SD = np.log(1e-4)
 _LOWER_LOG_SD = -30.0
-_BOUNDARY_TRANSFORMED = 12.0
 
 
 @dataclass
@@ -104,19 +103,8 @@ def _warn_fit(state):
     re_theta, th_cor, _ = engine.split(state.theta)
     cs = engine.corstruct
     if cs is not None and th_cor.size:
-        # correlation parameters are all on transformed scales: |theta| this large
-        # means the natural value sits at its bound (e.g. |phi| > 0.99999)
-        # CAR1's phi -> 0 and a spatial range -> 0 or infinity are a matter of the
-        # distance units, not a boundary; only phi -> 1 is checked for CAR1
-        kind = type(cs).__name__
-        for i, (name, t) in enumerate(zip(cs.param_names(), th_cor)):
-            if kind == "CorCAR1":
-                at_bound = t > _BOUNDARY_TRANSFORMED
-            elif kind in ("CorExp", "CorGaus", "CorLin", "CorRatio", "CorSpher"):
-                at_bound = i == 1 and abs(t) > _BOUNDARY_TRANSFORMED    # the nugget
-            else:
-                at_bound = abs(t) > _BOUNDARY_TRANSFORMED
-            if at_bound:
+        for name, bound in zip(cs.param_names(), cs.at_boundary(th_cor)):
+            if bound:
                 warnings.warn(f"correlation parameter {name!r} of {type(cs).__name__} is on "
                               f"the boundary of its range ({cs.coefficients(th_cor).to_dict()})",
                               ConvergenceWarning, stacklevel=4)

@@ -40,11 +40,15 @@ class _Counted:
         self.best_f = np.inf
 
     def __call__(self, x):
-        self.n += 1
         try:
-            f = -float(self.fun(x))
+            return self.checked(x)
         except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError):
             return _BAD
+
+    def checked(self, x):
+        """-loglik(x), letting the model's errors through."""
+        self.n += 1
+        f = -float(self.fun(x))
         if not np.isfinite(f):
             return _BAD
         if f < self.best_f:
@@ -109,13 +113,12 @@ def maximize(loglik, x0, lower=None, newton_max_params=12):
         return OptimInfo(x0, ll, True, "no free variance parameters", 1, 0.0,
                          time.perf_counter() - t0, ["none"])
     try:
-        ll0 = float(loglik(x0))
+        f0 = f.checked(x0)
     except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError) as exc:
         raise ValueError(f"the log-likelihood cannot be evaluated at the starting values: "
                          f"{exc}") from None
-    if not np.isfinite(ll0):
+    if f0 >= _BAD:
         raise ValueError("the log-likelihood is not finite at the starting values")
-    f(x0)
     bounds = None
     if lower is not None:
         bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
@@ -149,12 +152,12 @@ def maximize(loglik, x0, lower=None, newton_max_params=12):
     if x.size <= newton_max_params:
         # a stationary point that is not a maximum (e.g. AR(1) with even lags only,
         # where phi = 0 is a saddle): leave along the direction of negative curvature
-        escaped = _escape_saddle(f, x, lower)
+        escaped, H = _escape_saddle(f, x, lower)
         if escaped is not None:
             run_lbfgs(escaped)
             methods.append("saddle escape")
-            x = f.best_x
-        x = _newton_polish(f, x, lower)
+            x, H = f.best_x, None
+        x = _newton_polish(f, x, lower, H)
         methods.append("Newton")
         g = _gradient(f, x)
         gnorm = _proj_norm(g, x, lower)
@@ -177,13 +180,15 @@ def _proj_norm(g, x, lower):
 
 
 def _escape_saddle(f, x, lower):
+    """(a better start along the direction of negative curvature or None, the Hessian
+    of the free parameters at x for reuse)."""
     free = ~_at_lower(x, lower)
     if not free.any():
-        return None
+        return None, None
     H = hessian(f, x)[np.ix_(free, free)]
     vals, vecs = np.linalg.eigh((H + H.T) / 2)
     if vals[0] >= -1e-6 * max(1.0, np.abs(vals).max()):
-        return None
+        return None, H
     f0 = f(x)
     best, best_f = None, f0
     for t in (0.1, 0.3, 1.0, 3.0):
@@ -193,10 +198,11 @@ def _escape_saddle(f, x, lower):
             fn = f(xn)
             if fn < best_f - 1e-10:
                 best, best_f = xn, fn
-    return best
+    return best, H
 
 
-def _newton_polish(f, x, lower, steps=4):
+def _newton_polish(f, x, lower, H=None, steps=4):
+    """Newton steps from x; ``H`` is the free parameters' Hessian at x if known."""
     for _ in range(steps):
         free = ~_at_lower(x, lower)
         if not free.any():
@@ -204,7 +210,8 @@ def _newton_polish(f, x, lower, steps=4):
         g = _gradient(f, x)[free]
         if np.max(np.abs(g)) < 1e-9:
             break
-        H = hessian(f, x)[np.ix_(free, free)]
+        if H is None or H.shape[0] != free.sum():
+            H = hessian(f, x)[np.ix_(free, free)]
         try:
             c = np.linalg.cholesky(H)
         except np.linalg.LinAlgError:
@@ -222,4 +229,5 @@ def _newton_polish(f, x, lower, steps=4):
                 break
         if not improved:
             break
+        H = None                          # x moved: the next step needs a new Hessian
     return f.best_x if f.best_x is not None else x
