@@ -329,6 +329,22 @@ class CorStruct:
         """Names of the free unconstrained parameters (empty when fixed)."""
         return [] if self.fixed else list(self._free_names())
 
+    # -- nlme's natural scale for apVar / intervals (identity unless overridden) ----
+    def apvar_params(self, theta):
+        """Free parameters on the scale nlme's apVar uses."""
+        return np.asarray(theta, dtype=float)
+
+    def apvar_theta(self, nat):
+        """Inverse of :meth:`apvar_params`."""
+        return np.asarray(nat, dtype=float)
+
+    def apvar_names(self):
+        return self.param_names()
+
+    def apvar_report(self, nat):
+        """Reported values (Series) at apVar-scale parameters, for intervals."""
+        return self.coefficients(self.apvar_theta(nat))
+
     # |theta| beyond this on the transformed scales puts the natural value at its
     # bound (e.g. |phi| > 0.99999)
     _BOUNDARY_THETA = 12.0
@@ -780,6 +796,21 @@ class CorSymm(_PositionCor):
     """
 
     description = "General correlation"
+
+    # nlme's apVar uses Fisher's z = log((1 + r)/(1 - r)) of each correlation
+    # ("corNatural"), row-wise, not the spherical parameters
+    def apvar_params(self, theta):
+        return 2.0 * np.arctanh(self.coefficients(theta).to_numpy())
+
+    def apvar_theta(self, nat):
+        return self.to_unconstrained(np.tanh(np.asarray(nat, dtype=float) / 2.0))
+
+    def apvar_names(self):
+        return list(self.coefficients(self.start()).index)
+
+    def apvar_report(self, nat):
+        r = np.tanh(np.asarray(nat, dtype=float) / 2.0)
+        return pd.Series(r, index=self.apvar_names())
 
     def __init__(self, value=None, form="~ 1", fixed=False):
         super().__init__(value, form, fixed)

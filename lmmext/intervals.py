@@ -81,32 +81,6 @@ def _level_names(lev):
 SINGULAR_RATIO = 1e-6
 
 
-def _uses_z(obj):
-    """corSymm enters apVar as Fisher z of each correlation (nlme's corNatural)."""
-    return type(obj).__name__ == "CorSymm"
-
-
-def _to_apvar(obj, theta):
-    if _uses_z(obj):
-        r = obj.coefficients(theta).to_numpy()
-        return np.log((1 + r) / (1 - r))
-    return np.asarray(theta, dtype=float)
-
-
-def _from_apvar(obj, nat):
-    if _uses_z(obj):
-        return obj.to_unconstrained(np.tanh(np.asarray(nat) / 2))
-    return nat
-
-
-def _apvar_report(obj, nat):
-    """Reported natural values (Series) of a structure at apVar parameters ``nat``."""
-    if _uses_z(obj):
-        names = obj.coefficients(obj.to_unconstrained(np.tanh(np.asarray(nat) / 2))).index
-        return pd.Series(np.tanh(np.asarray(nat) / 2), index=names)
-    return obj.coefficients(nat)
-
-
 class NaturalParameters:
     """nlme's natural parameterization of a fit's variance parameters (apVar's
     order, see the module docstring) and the functions of it that inference needs."""
@@ -128,12 +102,10 @@ class NaturalParameters:
         for kind, th, obj in (("cor", self._th_cor, eng.corstruct),
                               ("var", self._th_var, eng.varfunc)):
             if obj is not None and th.size:
-                nat = _to_apvar(obj, th)
+                nat = obj.apvar_params(th)
                 parts.append(nat)
                 self.blocks.append((kind, obj, slice(pos, pos + nat.size)))
-                names = (list(obj.coefficients(th).index) if _uses_z(obj)
-                         else obj.param_names())
-                self.names += [f"{kind}.{n}" for n in names]
+                self.names += [f"{kind}.{n}" for n in obj.apvar_names()]
                 pos += nat.size
         parts.append(np.array([np.log(sigma)]))
         self.blocks.append(("sigma", None, slice(pos, pos + 1)))
@@ -149,9 +121,9 @@ class NaturalParameters:
             if kind == "re":
                 theta_re[obj] = _level_theta(self.engine.levels[obj], phi[sl], s)
             elif kind == "cor":
-                th_c = _from_apvar(obj, phi[sl])
+                th_c = obj.apvar_theta(phi[sl])
             elif kind == "var":
-                th_v = _from_apvar(obj, phi[sl])
+                th_v = obj.apvar_theta(phi[sl])
         theta = np.concatenate(theta_re + [np.asarray(th_c, float), np.asarray(th_v, float)])
         return theta, s
 
@@ -302,11 +274,11 @@ def intervals(res, level=0.95, which="all", method="wald"):
             nat = [np.concatenate([np.exp(v[:q]), np.tanh(v[q:] / 2)]) for v in trio]
             out.re[lev.name] = _tab(*nat, _level_names(lev))
         elif kind == "cor":
-            nat = [_apvar_report(obj, v) for v in trio]
+            nat = [obj.apvar_report(v) for v in trio]
             out.corStruct = _tab(*(n.to_numpy() for n in nat), nat[1].index)
         elif kind == "var":
-            names = obj.param_names()
-            nat = [obj.coefficients(v) for v in trio]
+            names = obj.apvar_names()
+            nat = [obj.apvar_report(v) for v in trio]
             out.varStruct = _tab(*(n[names].to_numpy() for n in nat), names)
         else:
             out.sigma = pd.Series({"lower": np.exp(trio[0][0]), "est.": np.exp(trio[1][0]),

@@ -109,6 +109,22 @@ class VarFunc:
         full = self._full(self.start() if theta is None else theta)
         return pd.Series(self._natural(full), index=list(self._names), dtype=float)
 
+    # -- nlme's natural scale for apVar / intervals (identity unless overridden) ----
+    def apvar_params(self, theta):
+        """Free parameters on the scale nlme's apVar uses."""
+        return np.asarray(theta, dtype=float)
+
+    def apvar_theta(self, nat):
+        """Inverse of :meth:`apvar_params`."""
+        return np.asarray(nat, dtype=float)
+
+    def apvar_names(self):
+        return self.param_names()
+
+    def apvar_report(self, nat):
+        """Reported values (Series) at apVar-scale parameters, for intervals."""
+        return self.coefficients(self.apvar_theta(nat))
+
     def set_fitted(self, mu):  # pragma: no cover - only covariate functions use it
         pass
 
