@@ -77,18 +77,21 @@ def fit_frame(frame, reml=True, start=None, maxiter_outer=50, tol_outer=1e-6):
             change = np.max(np.abs(info.x - theta) / np.where(info.x == 0, 1, np.abs(info.x)))
             theta = info.x
             ev = engine.evaluate(theta, keep=True)
-            _, mu = _blups_and_fitted(engine, ev)
+            blups, mu = _blups_and_fitted(engine, ev)
             if change <= tol_outer:
                 break
             vf.set_fitted(mu)
+            ev = None                       # the covariate changed: ev is stale
         else:
             warnings.warn(f"the fitted-values variance covariate did not converge in "
                           f"{maxiter_outer} outer iterations", ConvergenceWarning, stacklevel=3)
     else:
         info = _optimize(engine, theta0)
         theta = info.x
-    ev = engine.evaluate(theta, keep=True)
-    blups, _ = _blups_and_fitted(engine, ev)
+        ev = None
+    if ev is None:
+        ev = engine.evaluate(theta, keep=True)
+        blups, _ = _blups_and_fitted(engine, ev)
     state = FitState(frame, engine, theta, ev, blups, info, reml, outer)
     _warn_fit(state)
     return state
