@@ -5,6 +5,7 @@ Variance functions, residual correlation structures, nlme-style ``lme()`` and
 """
 from .varfunc import VarComb, VarConstPower, VarExp, VarFixed, VarFunc, VarIdent, VarPower
 from .model import GLS, MixedLM, gls, lme
+from .henderson import HendersonResult, henderson
 
 try:  # the correlation structures
     from .corstruct import (CorAR1, CorARMA, CorCAR1, CorCompSymm, CorExp, CorGaus,
@@ -25,7 +26,7 @@ def anova(*fits, type="sequential", L=None, names=None):
     return compare_models(*fits, names=names)
 
 
-__all__ = ["MixedLM", "GLS", "lme", "gls", "anova",
+__all__ = ["MixedLM", "GLS", "lme", "gls", "anova", "henderson", "HendersonResult",
            "VarFunc", "VarFixed", "VarIdent", "VarPower", "VarConstPower", "VarExp", "VarComb",
            "CorStruct", "CorAR1", "CorCAR1", "CorARMA", "CorCompSymm", "CorSymm",
            "CorExp", "CorGaus", "CorLin", "CorRatio", "CorSpher"]
