@@ -283,11 +283,12 @@ def _check_full_column_rank(X, labels):
     if p == 0:
         return
     if not sp.issparse(X):
-        names = labels if labels is not None else [f"column {j}" for j in range(p)]
+        names = labels if labels is not None else [f"X[:, {j}]" for j in range(p)]
         aliased = _aliased(X, names)
         if aliased:
-            raise _error(f"X is rank deficient: {', '.join(map(str, aliased))} "
-                         "are linear combinations of the other columns; drop them")
+            verb = "depends" if len(aliased) == 1 else "depend"
+            raise _error(f"X is rank deficient: {', '.join(map(str, aliased))} {verb} "
+                         "linearly on earlier columns; drop them")
         return
     # sparse X: numerical rank of the column-equilibrated X'X (p x p, never N x N)
     gram = (X.T @ X).toarray()
@@ -385,10 +386,10 @@ def henderson(y, X, Z, G=None, R=None, *, lambda_=None, A=None, compute_C=True):
         R = _covariance(R, "R", nobs, f"y has {nobs} observations")
     elif A is not None:
         A = _covariance(A, "A", q, f"Z has {q} columns")
+    _check_full_column_rank(X, fixed_names)
     sparse = any(sp.issparse(M) for M in (X, Z, G, R, A))
     if sparse:
         X, Z = sp.csc_matrix(X), sp.csc_matrix(Z)
-    _check_full_column_rank(X, fixed_names)
 
     if lambda_ is None:
         residual = _SPDSolver(R, "R")
