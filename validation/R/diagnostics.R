@@ -136,6 +136,8 @@ for (d in diags) {
     r_diag = d$r, func = if (inherits(v, "ACF")) "ACF" else "Variogram",
     kwargs = if (length(d$py)) d$py else structure(list(), names = character(0)),
     logLik = as.numeric(logLik(fit)), sigma = fit$sigma,
+    corStruct = if (is.null(fit$modelStruct$corStruct)) NULL
+                else as.list(coef(fit$modelStruct$corStruct, unconstrained = FALSE)),
     table = tab,
     model = if (is.null(mv)) NULL else list(variog = I(mv$variog), dist = I(mv$dist)),
     notes = paste(notes, collapse = "; "))
