@@ -13,6 +13,9 @@ try:  # the correlation structures
 except ImportError:  # pragma: no cover - during development only
     pass
 
+from .diagnostics import ACF, ACFResult, Variogram, VariogramResult
+from .plots import plot_acf, plot_observed_fitted, plot_qq, plot_resid_fitted, plot_variogram
+
 __version__ = "0.1.0"
 
 
@@ -29,4 +32,6 @@ def anova(*fits, type="sequential", L=None, names=None):
 __all__ = ["MixedLM", "GLS", "lme", "gls", "anova", "henderson", "HendersonResult",
            "VarFunc", "VarFixed", "VarIdent", "VarPower", "VarConstPower", "VarExp", "VarComb",
            "CorStruct", "CorAR1", "CorCAR1", "CorARMA", "CorCompSymm", "CorSymm",
-           "CorExp", "CorGaus", "CorLin", "CorRatio", "CorSpher"]
+           "CorExp", "CorGaus", "CorLin", "CorRatio", "CorSpher",
+           "Variogram", "VariogramResult", "ACF", "ACFResult",
+           "plot_resid_fitted", "plot_qq", "plot_observed_fitted", "plot_variogram", "plot_acf"]

@@ -227,6 +227,17 @@ class _ResultsCore:
                              f"{str(exc).splitlines()[0]}") from None
         return X
 
+    # --- diagnostics --------------------------------------------------------------------
+    def variogram(self, **kwargs):
+        """nlme's ``Variogram(fit, ...)``: see :func:`lmmext.Variogram`."""
+        from .diagnostics import Variogram
+        return Variogram(self, **kwargs)
+
+    def acf(self, **kwargs):
+        """nlme's ``ACF(fit, ...)``: see :func:`lmmext.ACF`."""
+        from .diagnostics import ACF
+        return ACF(self, **kwargs)
+
     # --- text ---------------------------------------------------------------------------
     def _header(self, title):
         lines = [title, f"  Data: {self.nobs} observations"
