@@ -315,6 +315,7 @@ class CorStruct:
         if self._markov:
             dense &= ~self._setup_bidiagonal()
         self._groups = _group_patterns(starts, sizes, np.flatnonzero(dense), self._pattern_keys())
+        self._all_groups = None
         for g in self._groups:
             g.geom = self._geometry(coords[g.first_rows])
         self._setup_params()
@@ -422,6 +423,40 @@ class CorStruct:
         for g in self._groups:
             logdet += self._whiten_group(nat, g, A2, out)
         return out.reshape(A.shape), float(logdet)
+
+    def dense_layout(self):
+        """All blocks of two or more rows grouped by size and pattern (a list of
+        ``_PatternGroup``), for algebra on the dense blocks (the analytic gradient)."""
+        self._require_init("dense_layout")
+        if self._all_groups is None:
+            sizes = self._sizes
+            self._all_groups = _group_patterns(self._starts, sizes, np.flatnonzero(sizes >= 2),
+                                               self._pattern_keys())
+            for g in self._all_groups:
+                g.geom = self._geometry(self._coords[g.first_rows])
+        return self._all_groups
+
+    def dense_correlations(self, theta, jacobian=False):
+        """Correlation matrices per pattern of :meth:`dense_layout`.
+
+        Returns
+        -------
+        list of (C, dC)
+            ``C`` of shape ``(P, n, n)``; ``dC`` of shape ``(k, P, n, n)``, the
+            derivatives with respect to the ``k`` free unconstrained parameters (central
+            differences of this cheap map; ``None`` unless ``jacobian``).
+        """
+        from .optimize import central_differences
+        nat = self._natural_for(theta)
+        out = []
+        for g in self.dense_layout():
+            C = self._corr_stack(nat, g.geom)
+            dC = None
+            if jacobian and self.n_params:
+                dC = central_differences(
+                    lambda t: self._corr_stack(self._natural_for(t), g.geom), theta, 1e-6)
+            out.append((C, dC))
+        return out
 
     @property
     def row_blocks(self):

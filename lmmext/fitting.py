@@ -46,7 +46,8 @@ def _lower_bounds(engine):
 def _optimize(engine, start):
     lower = _lower_bounds(engine)
     x0 = np.maximum(np.asarray(start, dtype=float), lower)
-    return maximize(engine.loglik, x0, lower)
+    vg = engine.value_and_gradient if engine.has_gradient else None
+    return maximize(engine.loglik, x0, lower, value_and_grad=vg)
 
 
 def _blups_and_fitted(engine, ev):

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg import cho_solve, solve_triangular
 
 LOG2PI = np.log(2.0 * np.pi)
 
@@ -96,6 +96,20 @@ class Level:
         L[np.tril_indices(q, -1)] = theta[q:]
         return L
 
+    def factor_jacobian(self, theta):
+        """Derivatives ``dL/dtheta_j`` of :meth:`factor`, shape ``(n_params, q, q)``."""
+        q = self.q
+        out = np.zeros((self.n_params, q, q))
+        if self.pd_class == "pdIdent":
+            out[0] = np.exp(theta[0]) * np.eye(q)
+            return out
+        idx = np.arange(q)
+        out[idx, idx, idx] = np.exp(theta[:q])
+        if self.pd_class == "pdSymm":
+            rows, cols = np.tril_indices(q, -1)
+            out[q + np.arange(rows.size), rows, cols] = 1.0
+        return out
+
     def unfactor(self, L):
         """Inverse of :meth:`factor` (``L`` lower triangular, positive diagonal)."""
         d = np.log(np.clip(np.diag(L), 1e-300, None))
@@ -132,6 +146,19 @@ class Evaluation:
     logdet_X: float
     factors: list              # per level L (lower factor of D~)
     level_store: list          # per level (S before elimination, Cholesky of M)
+
+
+def tri_inverse(L):
+    """Inverses of a stack ``(G, n, n)`` of lower-triangular matrices by forward
+    substitution vectorized over the stack (for small ``n`` much cheaper than a general
+    batched solve)."""
+    G, n, _ = L.shape
+    out = np.zeros_like(L)
+    for i in range(n):
+        row = -np.einsum("gk,gkj->gj", L[:, i, :i], out[:, :i, :])
+        row[:, i] += 1.0
+        out[:, i, :] = row / L[:, i, i, None]
+    return out
 
 
 def _batched_crossprod(At, plan, n_units):
@@ -242,23 +269,40 @@ class ProfiledLikelihood:
             At, logdet_C = self.corstruct.whiten(theta_cor, At)
         return At, log_w, logdet_C
 
-    def evaluate(self, theta, keep=False):
+    def evaluate(self, theta, keep=False, gradient=False):
         # parameters where a structure degenerates (a correlation of exactly 1, an
         # overflowing weight) are infeasible, not warnings: the optimizer steps back
         with np.errstate(divide="raise", invalid="raise", over="raise"):
-            return self._evaluate(theta, keep)
+            return self._evaluate(theta, keep, gradient)
 
-    def _evaluate(self, theta, keep):
-        re_theta, theta_cor, theta_var = self.split(theta)
+    def _crossproducts(self, theta_cor, theta_var):
+        """Whitened cross-products per innermost group (one matrix for a gls), with
+        ``log w`` and ``log|C|``.  They depend on the correlation parameters and the
+        weights only, so the last ones are kept: evaluations that change only
+        random-effects parameters reuse them.  The key is the weights themselves, not
+        their parameters, so a changed fitted-values covariate is never served stale."""
+        log_w = self.varfunc.log_weights(theta_var) if self.varfunc is not None else None
+        key = np.asarray(theta_cor, dtype=float).tobytes()
+        cached = getattr(self, "_cross_cache", None)
+        if (cached is not None and cached[0] == key
+                and (log_w is None or np.array_equal(cached[1], log_w))):
+            return cached[2], log_w, cached[3]
         At, log_w, logdet_C = self.whitened(theta_cor, theta_var)
-        p = self.p
-        factors = [lev.factor(t) for lev, t in zip(self.levels, re_theta)]
-        store = []
-        logdet_M = 0.0
         if not self.levels:
             S = At.T @ At
         else:
             S = _batched_crossprod(At, self._plan, self.levels[-1].n_groups)
+        self._cross_cache = (key, log_w, S, logdet_C)
+        return S, log_w, logdet_C
+
+    def _evaluate(self, theta, keep, gradient=False):
+        re_theta, theta_cor, theta_var = self.split(theta)
+        S, log_w, logdet_C = self._crossproducts(theta_cor, theta_var)
+        p = self.p
+        factors = [lev.factor(t) for lev, t in zip(self.levels, re_theta)]
+        store = []
+        logdet_M = 0.0
+        if self.levels:
             for k in range(len(self.levels) - 1, -1, -1):
                 lo, hi = self.z_offsets[k], self.z_offsets[k + 1]
                 L = factors[k]
@@ -270,16 +314,20 @@ class ProfiledLikelihood:
                 Mk[:, idx, idx] += 1.0
                 chol = np.linalg.cholesky(Mk)
                 K = np.linalg.solve(chol, L.T @ Szr)
+                if gradient:
+                    last = (chol, K)
                 logdet_M += 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
                 if keep:
                     store.append((S, chol))
-                S = S[:, rest][:, :, rest] - np.matmul(K.transpose(0, 2, 1), K)
                 if k > 0:
+                    S = S[:, rest][:, :, rest] - np.matmul(K.transpose(0, 2, 1), K)
                     parent = self._parents[k]
                     bounds = np.flatnonzero(np.r_[True, np.diff(parent) != 0])
                     S = np.add.reduceat(S, bounds, axis=0)
                 else:
-                    S = S.sum(axis=0)
+                    # the outermost level (lo = 0); per group, then summed: differencing
+                    # the totals would cancel digits of the residual sum of squares
+                    S = (S[:, hi:, hi:] - np.matmul(K.transpose(0, 2, 1), K)).sum(axis=0)
             store.reverse()
         Sxx, Sxy, Syy = S[:p, :p], S[:p, p], S[p, p]
         try:
@@ -295,14 +343,68 @@ class ProfiledLikelihood:
         sum_log_w = float(log_w.sum()) if log_w is not None else 0.0
         ll = (-0.5 * self.Nr * (LOG2PI + 1.0 + np.log(sigma2)) + sum_log_w
               - 0.5 * logdet_C - 0.5 * logdet_M - (0.5 * logdet_X if self.reml else 0.0))
+        beta_s = solve_triangular(R.T, c, lower=False)
+        if gradient:
+            return ll, self._re_gradient(re_theta[0], factors[0], *last, R, beta_s, sigma2)
         if not keep:
             return ll
-        beta_s = solve_triangular(R.T, c, lower=False)
         return Evaluation(ll, beta_s / self.xscale, sigma2, q, R, log_w, logdet_C,
                           logdet_M, logdet_X, factors, store)
 
     def loglik(self, theta):
         return self.evaluate(theta)
+
+    @property
+    def re_only_single_level(self):
+        """One random-effects level and no free variance or correlation parameters: the
+        whitened cross-products are constant and the gradient comes from Henderson's
+        equations (:meth:`_re_gradient`)."""
+        return len(self.levels) == 1 and self._sizes[-1] == 0 and self._sizes[-2] == 0
+
+    def _re_gradient(self, theta, L, chol, K, R_X, beta_s, sigma2):
+        """Gradient for one random-effects level, from the stored elimination.
+
+        With ``u = L v``, ``M_g = I + L' Z_g~' Z_g~ L = chol chol'`` and ``K_g = chol^-1 L'
+        Z_g~' [X~ y~]``, the score is ``-tr(A L^-1 dL_j)`` with ``A = sum_g (I - C_g -
+        v_g v_g' / sigma^2)``: ``v_g = M_g^-1 L' Z_g~' (y~ - X~ beta)`` the BLUP on the
+        ``v`` scale and ``C_g`` its block of the inverse of Henderson's coefficient matrix
+        (``M_g^-1``, plus ``E_g (X' V~^-1 X)^-1 E_g'`` for beta's uncertainty under REML).
+        """
+        p = self.p
+        Kx, Ky = K[:, :, :p], K[:, :, p]
+        cinvT = tri_inverse(chol).transpose(0, 2, 1)                # chol^-T
+        v = np.einsum("gab,gb->ga", cinvT, Ky - Kx @ beta_s)
+        A = (chol.shape[0] * np.eye(chol.shape[1])
+             - np.tensordot(cinvT, cinvT, axes=([0, 2], [0, 2]))    # sum of M_g^-1
+             - np.tensordot(v, v, axes=([0], [0])) / sigma2)
+        if self.reml:
+            E = cinvT @ Kx                                          # M_g^-1 L' Z~' X~
+            Hinv = cho_solve((R_X, True), np.eye(p))
+            A -= np.tensordot(E @ Hinv, E, axes=([0, 2], [0, 2]))
+        return np.array([-np.trace(A @ solve_triangular(L, dL, lower=True))
+                         for dL in self.levels[0].factor_jacobian(theta)])
+
+    @property
+    def analytic(self):
+        """The per-unit dense algebra giving the analytic gradient, or ``None`` when the
+        units are too large for it to pay (then gradients are finite differences)."""
+        if not hasattr(self, "_analytic"):
+            from .gradient import UnitAlgebra, dense_is_worthwhile
+            self._analytic = UnitAlgebra(self) if dense_is_worthwhile(self) else None
+        return self._analytic
+
+    def value_and_gradient(self, theta):
+        """``(loglik, d loglik / d theta)``: from the elimination itself for one
+        random-effects level without residual parameters, else by :mod:`lmmext.gradient`."""
+        if self.re_only_single_level:
+            return self.evaluate(theta, gradient=True)
+        with np.errstate(divide="raise", invalid="raise", over="raise"):
+            return self.analytic.value_and_gradient(theta)
+
+    @property
+    def has_gradient(self):
+        """Whether :meth:`value_and_gradient` is available (else finite differences)."""
+        return self.re_only_single_level or self.analytic is not None
 
     # -- quantities at the optimum ------------------------------------------------------
     def cov_beta(self, ev):

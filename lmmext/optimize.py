@@ -32,42 +32,106 @@ class OptimInfo:
     methods: list = field(default_factory=list)
 
 
+_INFEASIBLE = (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError)
+
+
 class _Counted:
-    def __init__(self, fun):
+    """``-loglik`` (and its gradient) for a minimizer: counts evaluations, remembers the
+    best point, and turns infeasible parameters into a huge value."""
+
+    def __init__(self, fun, value_and_grad=None):
         self.fun = fun
+        self.value_and_grad = value_and_grad
         self.n = 0
+        self.n_grad = 0
+        self._memo = {}
         self.best_x = None
         self.best_f = np.inf
 
     def __call__(self, x):
         try:
             return self.checked(x)
-        except (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError):
+        except _INFEASIBLE:
             return _BAD
 
     def checked(self, x):
         """-loglik(x), letting the model's errors through."""
         self.n += 1
-        f = -float(self.fun(x))
+        return self._record(x, -float(self.fun(x)))
+
+    def _record(self, x, f):
         if not np.isfinite(f):
             return _BAD
         if f < self.best_f:
             self.best_f, self.best_x = f, np.array(x, dtype=float)
         return f
 
+    def fg(self, x):
+        """``(-loglik, -gradient)``: analytic when available, else central differences.
+        The last few points are remembered (line searches and the polish revisit them)."""
+        x = np.array(x, dtype=float)
+        key = x.tobytes()
+        if key in self._memo:
+            return self._memo[key]
+        if self.value_and_grad is None:
+            out = self(x), _gradient(self, x)
+        else:
+            self.n += 1
+            self.n_grad += 1
+            try:
+                ll, g = self.value_and_grad(x)
+                f = self._record(x, -float(ll))
+                ok = f < _BAD and np.all(np.isfinite(g))
+            except _INFEASIBLE:
+                ok = False
+            out = (f, -np.asarray(g, dtype=float)) if ok else (_BAD, np.zeros_like(x))
+        if len(self._memo) >= 8:
+            self._memo.pop(next(iter(self._memo)))
+        self._memo[key] = out
+        return out
+
+    def grad(self, x):
+        return self.fg(x)[1]
+
+    def value(self, x):
+        """``-loglik`` by the route that also leaves the gradient at hand."""
+        return self.fg(x)[0] if self.value_and_grad is not None else self(x)
+
+    def hessian(self, x):
+        """Hessian of ``-loglik``: forward differences of the analytic gradient, or
+        central differences of the function values."""
+        if self.value_and_grad is None:
+            return hessian(self, x)
+        x = np.asarray(x, dtype=float)
+        g0 = self.grad(x)
+        h = _steps(x, 1e-5)
+        H = np.empty((x.size, x.size))
+        for i in range(x.size):
+            e = np.zeros_like(x)
+            e[i] = h[i]
+            H[i] = (self.grad(x + e) - g0) / h[i]
+        return (H + H.T) / 2.0
+
 
 def _steps(x, rel):
     return rel * np.maximum(1.0, np.abs(x))
 
 
-def _gradient(f, x, rel=1e-4):
-    g = np.empty_like(x)
+def central_differences(fun, x, rel=1e-4):
+    """Central-difference derivatives of ``fun`` (scalar- or array-valued) at ``x``,
+    stacked along a new first axis (one entry per element of ``x``)."""
+    x = np.asarray(x, dtype=float)
     h = _steps(x, rel)
+    out = []
     for i in range(x.size):
         e = np.zeros_like(x)
         e[i] = h[i]
-        g[i] = (f(x + e) - f(x - e)) / (2.0 * h[i])
-    return g
+        out.append((np.asarray(fun(x + e)) - np.asarray(fun(x - e))) / (2.0 * h[i]))
+    return np.array(out, dtype=float)
+
+
+def _gradient(f, x, rel=1e-4):
+    return central_differences(f, x, rel)
 
 
 def hessian(f, x, rel=1e-3, richardson=False):
@@ -92,7 +156,7 @@ def hessian(f, x, rel=1e-3, richardson=False):
     return H
 
 
-def maximize(loglik, x0, lower=None, newton_max_params=12):
+def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
     """Maximize ``loglik(x)`` from ``x0``.
 
     Parameters
@@ -103,9 +167,11 @@ def maximize(loglik, x0, lower=None, newton_max_params=12):
     x0 : ndarray
     lower : ndarray, optional
         Lower bounds (``-inf`` for none), used to keep log-scale parameters finite.
+    value_and_grad : callable, optional
+        Returns ``(loglik, gradient)``; without it gradients are central differences.
     """
     t0 = time.perf_counter()
-    f = _Counted(loglik)
+    f = _Counted(loglik, value_and_grad)
     x0 = np.asarray(x0, dtype=float)
     methods = []
     if x0.size == 0:
@@ -123,31 +189,35 @@ def maximize(loglik, x0, lower=None, newton_max_params=12):
     if lower is not None:
         bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
 
+    # the gradient's rounding noise grows with the size of the criterion
+    gtol = max(1e-6, 1e-8 * abs(f0))
+    gfail = max(1e-3, 1e-7 * abs(f0))      # a gradient this large is not converged
+
     def run_lbfgs(start):
-        res = optimize.minimize(f, start, jac=lambda x: _gradient(f, x), method="L-BFGS-B",
+        res = optimize.minimize(f.fg, start, jac=True, method="L-BFGS-B",
                                 bounds=bounds,
-                                options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-6,
+                                options={"maxiter": 2000, "ftol": 1e-12, "gtol": gtol,
                                          "maxcor": 20})
         methods.append("L-BFGS-B")
         return res
 
     res = run_lbfgs(x0)
     x = f.best_x
-    g = _gradient(f, x)
+    g = f.grad(x)
     gnorm = _proj_norm(g, x, lower)
-    if gnorm > 1e-3:
+    if gnorm > gfail:
         # a second start from the best point, then a derivative-free method
         run_lbfgs(x)
         x = f.best_x
-        g = _gradient(f, x)
+        g = f.grad(x)
         gnorm = _proj_norm(g, x, lower)
-        if gnorm > 1e-3:
+        if gnorm > gfail:
             optimize.minimize(f, x, method="Nelder-Mead",
                               options={"maxiter": 4000 * x.size, "xatol": 1e-10,
                                        "fatol": 1e-12, "adaptive": True})
             methods.append("Nelder-Mead")
             x = f.best_x
-            g = _gradient(f, x)
+            g = f.grad(x)
             gnorm = _proj_norm(g, x, lower)
     if x.size <= newton_max_params:
         # a stationary point that is not a maximum (e.g. AR(1) with even lags only,
@@ -159,9 +229,9 @@ def maximize(loglik, x0, lower=None, newton_max_params=12):
             x, H = f.best_x, None
         x = _newton_polish(f, x, lower, H)
         methods.append("Newton")
-        g = _gradient(f, x)
+        g = f.grad(x)
         gnorm = _proj_norm(g, x, lower)
-    converged = bool(gnorm < 1e-3)
+    converged = bool(gnorm < gfail)
     msg = str(res.message) if converged else f"gradient norm {gnorm:.3g} after {f.n} evaluations"
     return OptimInfo(x, -f(x), converged, msg, f.n, float(gnorm),
                      time.perf_counter() - t0, methods)
@@ -185,17 +255,17 @@ def _escape_saddle(f, x, lower):
     free = ~_at_lower(x, lower)
     if not free.any():
         return None, None
-    H = hessian(f, x)[np.ix_(free, free)]
+    H = f.hessian(x)[np.ix_(free, free)]
     vals, vecs = np.linalg.eigh((H + H.T) / 2)
     if vals[0] >= -1e-6 * max(1.0, np.abs(vals).max()):
         return None, H
-    f0 = f(x)
+    f0 = f.value(x)
     best, best_f = None, f0
     for t in (0.1, 0.3, 1.0, 3.0):
         for sign in (1.0, -1.0):
             xn = x.copy()
             xn[free] += sign * t * vecs[:, 0]
-            fn = f(xn)
+            fn = f.value(xn)
             if fn < best_f - 1e-10:
                 best, best_f = xn, fn
     return best, H
@@ -207,24 +277,26 @@ def _newton_polish(f, x, lower, H=None, steps=4):
         free = ~_at_lower(x, lower)
         if not free.any():
             break
-        g = _gradient(f, x)[free]
+        g = f.grad(x)[free]
         if np.max(np.abs(g)) < 1e-9:
             break
         if H is None or H.shape[0] != free.sum():
-            H = hessian(f, x)[np.ix_(free, free)]
+            H = f.hessian(x)[np.ix_(free, free)]
         try:
             c = np.linalg.cholesky(H)
         except np.linalg.LinAlgError:
             break
         step = np.linalg.solve(c.T, np.linalg.solve(c, g))
-        f0 = f(x)
+        if np.max(np.abs(step)) < 1e-8:
+            break                         # already at the optimum to working precision
+        f0 = f.value(x)
         improved = False
         for scale in (1.0, 0.5, 0.25):
             xn = x.copy()
             xn[free] -= scale * step
             if lower is not None:
                 xn = np.maximum(xn, lower)
-            if f(xn) <= f0:
+            if f.value(xn) <= f0:
                 x, improved = xn, True
                 break
         if not improved:

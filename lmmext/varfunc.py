@@ -104,6 +104,12 @@ class VarFunc:
     def log_weights(self, theta):
         return -self._log_sd(self._full(theta))
 
+    def log_weights_jacobian(self, theta):
+        """``(k, N)`` derivatives of ``log w`` with respect to the free parameters
+        (central differences of this cheap map)."""
+        from .optimize import central_differences
+        return central_differences(self.log_weights, theta, 1e-6)
+
     def coefficients(self, theta=None):
         self._check_init()
         full = self._full(self.start() if theta is None else theta)

@@ -155,8 +155,8 @@ def test_nonconvergence_warns_and_returns_the_best_fit(O, monkeypatch):
     import lmmext.fitting as fitting
     real = fitting.maximize
 
-    def stalled(loglik, x0, lower=None):
-        info = real(loglik, x0, lower)
+    def stalled(loglik, x0, lower=None, **kwargs):
+        info = real(loglik, x0, lower, **kwargs)
         info.converged, info.message = False, "iteration limit reached"
         return info
     monkeypatch.setattr(fitting, "maximize", stalled)

@@ -1,0 +1,251 @@
+"""The profiled (RE)ML criterion and its analytic gradient by dense algebra per unit.
+
+``V~ = Lambda + sum_k Z_k D~_k Z_k'`` is block diagonal over *units*: the groups of the
+outermost random-effects level (in a gls: the correlation blocks, or single rows).  When
+units are small -- longitudinal data, a few to a few dozen rows each -- every ``V~_i``
+is formed and factored as one batch of small matrices per unit size, and the gradient
+of the profiled log-likelihood (``sigma^2`` profiled out) is::
+
+    dl/dtheta_j = -1/2 sum_i < Q_i, dV~_i / dtheta_j >
+    Q_i = P_ii - u_i u_i' / sigma^2,   u = P y = V~^-1 (y - X beta)
+    P_ii = V_i^-1 - V_i^-1 X_i (X' V~^-1 X)^-1 X_i' V_i^-1      (REML; V_i^-1 for ML)
+
+with ``< , >`` the elementwise (Frobenius) product.  The derivative matrices are never
+formed for random-effects and variance parameters:
+
+* random-effects level ``k`` (``D~ = L L'``, ``M_k`` = same level-``k`` group):
+  ``< Q, (Z dD Z') o M_k > = < dD, T_k >`` with ``T_k = sum_i Z_i' (Q_i o M_k) Z_i``;
+* variance weights (``Lambda_ab = C_ab / (w_a w_b)``, ``g = d log w``):
+  ``dLambda_ab = -(g_a + g_b) Lambda_ab``, so the component is ``sum_a g_a s_a`` with
+  ``s_a = sum_b Q_ab Lambda_ab``;
+* correlation parameters: ``< Q o (1/w 1/w'), dC >`` summed per block pattern.
+
+The cost is ``O(sum_i n_i^3 + sum_i n_i^2 (p + q))`` per evaluation, with no Python
+loop over units.  For large units the engine keeps its Schur-complement evaluation and
+finite-difference gradients instead (see ``ProfiledLikelihood.value_and_gradient``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import cho_solve, solve_triangular
+
+from .likelihood import LOG2PI, size_plan, tri_inverse
+
+__all__ = ["UnitAlgebra", "dense_is_worthwhile"]
+
+# memory ceiling of the dense path: elements of one stacked (units, n, n) array
+_MAX_DENSE_ELEMENTS = 3e7
+
+
+def _unit_codes(engine):
+    if engine.levels:
+        return engine.levels[0].codes
+    if engine.corstruct is not None:
+        return np.asarray(engine.corstruct.row_blocks)
+    return np.arange(engine.N)
+
+
+def dense_is_worthwhile(engine):
+    """Whether per-unit dense algebra beats finite differences of the Schur evaluation."""
+    codes = _unit_codes(engine)
+    n = np.bincount(codes).astype(float)
+    if (n ** 2).sum() > _MAX_DENSE_ELEMENTS:
+        return False
+    m = engine.A.shape[1]
+    schur = engine.N * m * m
+    if engine.corstruct is not None:
+        b = np.bincount(np.asarray(engine.corstruct.row_blocks)).astype(float)
+        schur += (b ** 3).sum()
+    dense = (n ** 3).sum() + (n ** 2).sum() * m
+    return dense <= max(2e8, 4.0 * (2 * engine.n_params + 1) * schur)
+
+
+class _Batch:
+    """Units of one size ``n``: their rows, designs and level masks."""
+
+    def __init__(self, engine, rows):
+        self.rows = rows                                   # (G, n)
+        G, n = rows.shape
+        zend = engine.z_offsets[-1]
+        self.XY = engine.A[rows][:, :, zend:]              # scaled X and y: (G, n, p + 1)
+        self.Z, self.masks = [], []
+        for k, lev in enumerate(engine.levels):
+            lo, hi = engine.z_offsets[k], engine.z_offsets[k + 1]
+            self.Z.append(engine.A[rows][:, :, lo:hi])
+            mask = None
+            if k > 0:
+                c = lev.codes[rows]
+                mask = c[:, :, None] == c[:, None, :]
+                if mask.all():
+                    mask = None
+            self.masks.append(mask)
+
+
+class _CorEntry:
+    """The correlation blocks of one pattern group that lie in one batch of units."""
+
+    def __init__(self, batch, pattern, unit, pos, unit_size):
+        self.batch, self.pattern, self.unit, self.pos = batch, pattern, unit, pos
+        # blocks that are whole units (the usual case) need no scatter by position
+        self.whole = pos.shape[1] == unit_size and bool(
+            np.all(pos == np.arange(unit_size)))
+        # the patterns come sorted: sum blocks per pattern with reduceat
+        self.runs = np.flatnonzero(np.r_[True, np.diff(pattern) != 0])
+        self.run_pattern = pattern[self.runs]
+
+    def put(self, target, values):
+        if self.whole:
+            target[self.unit] = values
+        else:
+            u, p = self.unit, self.pos
+            target[u[:, None, None], p[:, :, None], p[:, None, :]] = values
+
+    def take(self, source):
+        if self.whole:
+            return source[self.unit]
+        u, p = self.unit, self.pos
+        return source[u[:, None, None], p[:, :, None], p[:, None, :]]
+
+    def inv_w(self, iw):
+        """Inverse weights of the blocks' rows, from the batch's (G, n) array."""
+        return iw[self.unit] if self.whole else iw[self.unit[:, None], self.pos]
+
+    def sum_by_pattern(self, values, out):
+        out[self.run_pattern] += np.add.reduceat(values, self.runs, axis=0)
+
+
+class UnitAlgebra:
+    """Value and gradient of ``engine``'s criterion by dense algebra per unit."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        codes = _unit_codes(engine)
+        n_units = int(codes.max()) + 1 if codes.size else 0
+        self.batches = [_Batch(engine, rows) for rows, _ in size_plan(codes, n_units)]
+        # where every row sits: batch, unit within the batch, position within the unit
+        N = engine.N
+        self._row_batch = np.empty(N, dtype=np.int64)
+        self._row_unit = np.empty(N, dtype=np.int64)
+        self._row_pos = np.empty(N, dtype=np.int64)
+        for s, b in enumerate(self.batches):
+            G, n = b.rows.shape
+            self._row_batch[b.rows] = s
+            self._row_unit[b.rows] = np.arange(G)[:, None]
+            self._row_pos[b.rows] = np.arange(n)[None, :]
+        self._cor_scatter = self._setup_cor_scatter()
+
+    def _setup_cor_scatter(self):
+        """Per correlation pattern group, per batch: which blocks, their pattern index,
+        their unit in the batch and the rows' positions in that unit."""
+        cs = self.engine.corstruct
+        out = []
+        if cs is None:
+            return out
+        for g in cs.dense_layout():
+            pattern = np.repeat(np.arange(len(g.counts)), g.counts)
+            batch = self._row_batch[g.rows[:, 0]]
+            entries = []
+            for s in np.unique(batch):
+                sel = np.flatnonzero(batch == s)
+                rows = g.rows[sel]
+                entries.append(_CorEntry(int(s), pattern[sel], self._row_unit[rows[:, 0]],
+                                         self._row_pos[rows], self.batches[s].rows.shape[1]))
+            out.append(entries)
+        return out
+
+    def _cor_entries(self, s):
+        """(pattern group index, entry) pairs of the correlation blocks in batch ``s``."""
+        return [(gi, e) for gi, entries in enumerate(self._cor_scatter)
+                for e in entries if e.batch == s]
+
+    def value_and_gradient(self, theta):
+        """``(loglik, gradient)`` at the unconstrained parameters ``theta``."""
+        eng = self.engine
+        p, N = eng.p, eng.N
+        re_theta, th_cor, th_var = eng.split(theta)
+        vf, cs = eng.varfunc, eng.corstruct
+        log_w = vf.log_weights(th_var) if vf is not None else np.zeros(N)
+        inv_w = np.exp(-log_w)
+        cor = cs.dense_correlations(th_cor, jacobian=True) if cs is not None else []
+        factors = [lev.factor(t) for lev, t in zip(eng.levels, re_theta)]
+        D = [L @ L.T for L in factors]
+
+        # pass 1: V~ per unit, its Cholesky factor, and [X y]' V~^-1 [X y]
+        S = np.zeros((p + 1, p + 1))
+        logdet_V = 0.0
+        kept = []
+        for s, b in enumerate(self.batches):
+            G, n = b.rows.shape
+            iw = inv_w[b.rows]
+            Lam = np.zeros((G, n, n))
+            idx = np.arange(n)
+            Lam[:, idx, idx] = iw * iw
+            for gi, e in self._cor_entries(s):
+                iwb = e.inv_w(iw)
+                e.put(Lam, cor[gi][0][e.pattern] * iwb[:, :, None] * iwb[:, None, :])
+            V = Lam.copy()
+            for Z, mask, Dk in zip(b.Z, b.masks, D):
+                ZDZ = np.matmul(Z @ Dk, Z.transpose(0, 2, 1))
+                V += ZDZ if mask is None else ZDZ * mask
+            try:
+                Lc = np.linalg.cholesky(V)
+            except np.linalg.LinAlgError:
+                raise FloatingPointError("a unit's covariance matrix is not positive definite") from None
+            logdet_V += 2.0 * np.log(np.diagonal(Lc, axis1=1, axis2=2)).sum()
+            Linv = tri_inverse(Lc)
+            W = Linv @ b.XY
+            S += np.tensordot(W, W, axes=([0, 1], [0, 1]))
+            kept.append((Lam, Linv))
+        try:
+            RH = np.linalg.cholesky(S[:p, :p])
+        except np.linalg.LinAlgError:
+            raise FloatingPointError("X' V^-1 X is not positive definite") from None
+        c = solve_triangular(RH, S[:p, p], lower=True)
+        q = float(S[p, p] - c @ c)
+        if not q > 0:
+            raise FloatingPointError("the penalized residual sum of squares is not positive")
+        beta_s = solve_triangular(RH.T, c, lower=False)
+        sigma2 = q / eng.Nr
+        logdet_X = 2.0 * np.log(np.diag(RH)).sum() + 2.0 * np.log(eng.xscale).sum()
+        ll = (-0.5 * eng.Nr * (LOG2PI + 1.0 + np.log(sigma2)) - 0.5 * logdet_V
+              - (0.5 * logdet_X if eng.reml else 0.0))
+
+        # pass 2: Q per unit, contracted with each parameter's derivative
+        Hinv = cho_solve((RH, True), np.eye(p))
+        T = [np.zeros((lev.q, lev.q)) for lev in eng.levels]
+        n_var = vf.n_params if vf is not None else 0
+        n_cor = cs.n_params if cs is not None else 0
+        s_row = np.zeros(N) if n_var else None
+        Qpat = [np.zeros_like(C) for C, _ in cor] if n_cor else None
+        for s, (b, (Lam, Linv)) in enumerate(zip(self.batches, kept)):
+            Vinv = np.matmul(Linv.transpose(0, 2, 1), Linv)
+            X, y = b.XY[:, :, :p], b.XY[:, :, p]
+            u = np.einsum("gab,gb->ga", Vinv, y - X @ beta_s)
+            Q = Vinv - u[:, :, None] * u[:, None, :] / sigma2
+            if eng.reml:
+                F = Vinv @ X
+                Q -= np.matmul(F @ Hinv, F.transpose(0, 2, 1))
+            for k, (Z, mask) in enumerate(zip(b.Z, b.masks)):
+                Qm = Q if mask is None else Q * mask
+                T[k] += np.tensordot(Z, Qm @ Z, axes=([0, 1], [0, 1]))
+            if n_var:
+                s_row[b.rows] = (Q * Lam).sum(axis=2)
+            if n_cor:
+                iw = inv_w[b.rows]
+                for gi, e in self._cor_entries(s):
+                    iwb = e.inv_w(iw)
+                    e.sum_by_pattern(e.take(Q) * iwb[:, :, None] * iwb[:, None, :], Qpat[gi])
+
+        grad = []
+        for lev, t, L, Tk in zip(eng.levels, re_theta, factors, T):
+            for dL in lev.factor_jacobian(t):
+                dD = dL @ L.T + L @ dL.T
+                grad.append(-0.5 * float((dD * Tk).sum()))
+        if n_cor:
+            g_cor = np.zeros(n_cor)
+            for Qp, (_, dC) in zip(Qpat, cor):
+                g_cor -= 0.5 * np.tensordot(dC, Qp, axes=([1, 2, 3], [0, 1, 2]))
+            grad.extend(g_cor)
+        if n_var:
+            grad.extend(vf.log_weights_jacobian(th_var) @ s_row)
+        return float(ll), np.asarray(grad, dtype=float)
