@@ -77,15 +77,18 @@ def statsmodels_fit(case, d):
 
 
 def timed(fn, repeat):
-    times, peak, res = [], 0, None
-    for _ in range(repeat):
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    """Median seconds over ``repeat`` untraced runs, then the peak traced memory (MiB,
+    numpy buffers included) of one more run: tracing would slow the timed runs."""
+    times, res = [], None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(repeat):
+            t0 = time.perf_counter()
             res = fn()
-        times.append(time.perf_counter() - t0)
-        peak = max(peak, tracemalloc.get_traced_memory()[1])
+            times.append(time.perf_counter() - t0)
+        tracemalloc.start()
+        fn()
+        peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return float(np.median(times)), peak / 2 ** 20, res
 
@@ -103,9 +106,12 @@ def r_fits(d, cases, repeat):
         for key, (_, call) in R_MODELS.items():
             if key.rstrip("4") in cases or key in ("a4", "slope4") and ("a" in cases):
                 lines.append(
-                    f"tt <- c(); ll <- NA; for (i in 1:{repeat}) {{ s <- system.time(f <- try({call}, silent = TRUE))[['elapsed']];"
+                    f"tt <- c(); ll <- NA; mb <- NA; for (i in 1:{repeat}) {{ invisible(gc(reset = TRUE));"
+                    f" s <- system.time(f <- try({call}, silent = TRUE))[['elapsed']];"
+                    f" mb <- max(mb, sum(gc()[, 6]), na.rm = TRUE);"
                     f" tt <- c(tt, s); if (!inherits(f, 'try-error')) ll <- as.numeric(logLik(f)) }};"
-                    f" out[['{key}']] <- list(sec = median(tt), logLik = ll)")
+                    f" out[['{key}']] <- list(sec = median(tt), logLik = ll, MiB = mb,"
+                    f" error = if (inherits(f, 'try-error')) conditionMessage(attr(f, 'condition')) else '')")
         lines.append("cat(toJSON(out, auto_unbox = TRUE, digits = NA))")
         script = Path(tmp) / "b.R"
         script.write_text("\n".join(lines))
@@ -121,28 +127,42 @@ def main(argv=None):
     ap.add_argument("--cases", nargs="+", default=list("abcdef"))
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-r", action="store_true")
+    ap.add_argument("--r-max-size", type=int, default=10**9,
+                    help="skip nlme/lme4 above this G (nlme needs minutes there)")
+    ap.add_argument("--sm-max-size", type=int, default=10**9,
+                    help="skip statsmodels above this G")
     args = ap.parse_args(argv)
     rows = []
     lmmext_fit("a", make_data(20))          # warm-up: imports and first-call overheads
     for G in args.sizes:
         d = make_data(G)
-        r = {} if args.no_r else r_fits(d, args.cases, args.repeat)
+        use_r = not args.no_r and G <= args.r_max_size
+        r = r_fits(d, args.cases, args.repeat) if use_r else {}
+        if "error" in r:
+            print("R failed:", r["error"], flush=True)
         for case in args.cases + (["slope"] if "a" in args.cases else []):
             sec, mem, res = timed(lambda: lmmext_fit(case, d), args.repeat)
+            info = res.optim_info
             row = {"G": G, "rows": len(d), "case": case, "lmmext s": sec, "lmmext MiB": mem,
-                   "lmmext logLik": res.llf}
-            if case in ("a", "slope"):
-                s_sec, _, s_res = timed(lambda: statsmodels_fit(case, d), 1)
-                row.update({"statsmodels s": s_sec, "statsmodels logLik": s_res.llf})
-            key_n = {"slope": None}.get(case, case)
-            if key_n in r:
-                row.update({"nlme s": r[key_n]["sec"], "nlme logLik": r[key_n]["logLik"]})
-            key4 = {"a": "a4", "slope": "slope4"}.get(case)
-            if key4 in r:
-                row.update({"lme4 s": r[key4]["sec"], "lme4 logLik": r[key4]["logLik"]})
+                   "lmmext logLik": res.llf, "evals": info.n_evals,
+                   "converged": bool(info.converged)}
+            if case in ("a", "slope") and G <= args.sm_max_size:
+                s_sec, s_mem, s_res = timed(lambda: statsmodels_fit(case, d), 1)
+                row.update({"statsmodels s": s_sec, "statsmodels MiB": s_mem,
+                            "statsmodels logLik": s_res.llf})
+            for tool, key in (("nlme", {"slope": None}.get(case, case)),
+                              ("lme4", {"a": "a4", "slope": "slope4"}.get(case))):
+                if key in r:
+                    row.update({f"{tool} s": r[key]["sec"], f"{tool} MiB": r[key]["MiB"],
+                                f"{tool} logLik": r[key]["logLik"]})
+                    if r[key].get("error"):
+                        row[f"{tool} error"] = r[key]["error"]
             for tool in ("statsmodels", "nlme", "lme4"):
                 if f"{tool} s" in row:
                     row[f"{tool}/lmmext"] = row[f"{tool} s"] / sec
+            ref = row.get("nlme logLik", row.get("lme4 logLik"))
+            if ref is not None and np.isfinite(ref):
+                row["lmmext - R logLik"] = res.llf - ref
             rows.append(row)
             print(json.dumps(row), flush=True)
     tab = pd.DataFrame(rows)

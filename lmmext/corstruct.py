@@ -222,6 +222,9 @@ class CorStruct:
     """
 
     description = "correlation structure"
+    #: the correlation is continuously differentiable in its parameters (the engine
+    #: then optimizes with the analytic gradient)
+    differentiable = True
     #: AR(1)-type structure: bidiagonal inverse factor on monotone blocks
     _markov = False
     #: largest number of distinct patterns of one size solved pattern by pattern;
@@ -1267,6 +1270,9 @@ class CorLin(_SpatialCor):
     description = "Linear spatial correlation"
     _offset = True
     _start_factor = 1.1
+    # f has a corner at x = 1: the likelihood has kinks wherever the range equals a
+    # distance, so the optimizer uses (smoothing) finite differences, not the gradient
+    differentiable = False
 
     @staticmethod
     def _f(x):

@@ -390,7 +390,9 @@ class ProfiledLikelihood:
         units are too large for it to pay (then gradients are finite differences)."""
         if not hasattr(self, "_analytic"):
             from .gradient import UnitAlgebra, dense_is_worthwhile
-            self._analytic = UnitAlgebra(self) if dense_is_worthwhile(self) else None
+            smooth = self.corstruct is None or self.corstruct.differentiable
+            self._analytic = (UnitAlgebra(self) if smooth and dense_is_worthwhile(self)
+                              else None)
         return self._analytic
 
     def value_and_gradient(self, theta):

@@ -2,8 +2,10 @@
 
 L-BFGS-B on the unconstrained parameters with central-difference gradients, a few
 Newton steps with a finite-difference Hessian to polish the optimum when the
-parameter vector is small, and derivative-free fallbacks when the first method
-fails.  The record of what happened is returned as :class:`OptimInfo`.
+parameter vector is small, derivative-free fallbacks when the first method fails,
+and a last search for a maximum on a kink (criteria that are only piecewise smooth,
+such as corLin's in its range).  The record of what happened is returned as
+:class:`OptimInfo`.
 """
 from __future__ import annotations
 
@@ -193,9 +195,14 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
     gtol = max(1e-6, 1e-8 * abs(f0))
     gfail = max(1e-3, 1e-7 * abs(f0))      # a gradient this large is not converged
 
-    def run_lbfgs(start):
+    def run_lbfgs(start, hold=()):
+        bnds = bounds
+        if len(hold):
+            bnds = list(bounds) if bounds is not None else [(None, None)] * start.size
+            for i in hold:
+                bnds[i] = (start[i], start[i])
         res = optimize.minimize(f.fg, start, jac=True, method="L-BFGS-B",
-                                bounds=bounds,
+                                bounds=bnds,
                                 options={"maxiter": 2000, "ftol": 1e-12, "gtol": gtol,
                                          "maxcor": 20})
         methods.append("L-BFGS-B")
@@ -229,10 +236,26 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
             x, H = f.best_x, None
         x = _newton_polish(f, x, lower, H)
         methods.append("Newton")
-        g = f.grad(x)
-        gnorm = _proj_norm(g, x, lower)
+    for _ in range(5):
+        x, kinked = _kink_polish(f, x, lower)
+        if not kinked:
+            break
+        methods.append("kink search")
+        if x.size == len(kinked):
+            break
+        # the other parameters' optimum moves with the kinked one: re-optimize them
+        # with the kinked parameters held on their kinks
+        run_lbfgs(x, hold=kinked)
+        x = f.best_x
+    g = f.grad(x)
+    gnorm = _proj_norm(g, x, lower)
     converged = bool(gnorm < gfail)
-    msg = str(res.message) if converged else f"gradient norm {gnorm:.3g} after {f.n} evaluations"
+    msg = str(res.message)
+    if not converged and _one_sided_norm(f, x, lower) < gfail:
+        # a maximum on a kink (central differences straddle it and never vanish)
+        converged, msg = True, "maximum at a kink of the criterion"
+    if not converged:
+        msg = f"gradient norm {gnorm:.3g} after {f.n} evaluations"
     return OptimInfo(x, -f(x), converged, msg, f.n, float(gnorm),
                      time.perf_counter() - t0, methods)
 
@@ -303,3 +326,94 @@ def _newton_polish(f, x, lower, H=None, steps=4):
             break
         H = None                          # x moved: the next step needs a new Hessian
     return f.best_x if f.best_x is not None else x
+
+
+# relative step of the fine-step derivatives that detect kinks: far below the
+# optimizer's steps, far above rounding (noise ~ eps |loglik| / step)
+_FINE_REL = 1e-7
+
+
+def _fine_slope(f, x, i, t):
+    """Central derivative of ``f`` along coordinate ``i`` at ``x_i = t``, fine step."""
+    d = _FINE_REL * max(1.0, abs(t))
+    xp, xm = x.copy(), x.copy()
+    xp[i], xm[i] = t + d, t - d
+    return (f(xp) - f(xm)) / (2.0 * d)
+
+
+def _kink_polish(f, x, lower, rel=1e-4, tol=1e-3):
+    """Move onto a kink maximum that the optimizer stopped short of.
+
+    Criteria that are only piecewise smooth in a parameter (corLin: kinks where the
+    range equals a pairwise distance) fool the central differences of the optimizer:
+    within one step of a maximum on a kink they straddle it and report a stationary
+    point.  A fine-step derivative reveals the slope; the sign change of that slope
+    is bracketed within a few optimizer steps and the coordinate minimized there by
+    golden-section search (values only: exact on a kink, where Brent's parabolic steps
+    stall at ~sqrt(eps) relative).  Returns ``(x, indices of the coordinates moved)``.
+    """
+    x = np.array(x, dtype=float)
+    moved = []
+    g = f.grad(x) if f.value_and_grad is not None else None
+    for i in np.flatnonzero(~_at_lower(x, lower)):
+        if g is not None and abs(g[i]) < tol:
+            continue                # an analytic derivative this small: smooth there
+        s0 = _fine_slope(f, x, i, x[i])
+        if abs(s0) < tol:
+            continue
+        h = _steps(x, rel)[i]
+        a, b = x[i], None
+        for k in (1, 2, 4, 8):
+            t = x[i] - np.sign(s0) * k * h
+            if lower is not None and t < lower[i]:
+                break
+            if np.sign(_fine_slope(f, x, i, t)) != np.sign(s0):
+                b = t
+                break
+            a = t
+        if b is None:
+            continue
+
+        def along(t, i=i):
+            xt = x.copy()
+            xt[i] = t
+            return f(xt)
+
+        t, ft = _golden_section(along, min(a, b), max(a, b), 1e-12 * max(1.0, abs(x[i])))
+        if ft < f(x):
+            x[i] = t
+            moved.append(int(i))
+    return x, moved
+
+
+def _one_sided_norm(f, x, lower):
+    """Largest one-sided slope that still decreases ``f`` along a coordinate (0 at
+    a minimum, kinked or smooth)."""
+    f0 = f(x)
+    worst = 0.0
+    for i in np.flatnonzero(~_at_lower(x, lower)):
+        d = _FINE_REL * max(1.0, abs(x[i]))
+        e = np.zeros_like(x)
+        e[i] = d
+        fwd, bwd = (f(x + e) - f0) / d, (f0 - f(x - e)) / d
+        worst = max(worst, -fwd, bwd)
+    return worst
+
+
+def _golden_section(fun, a, b, xtol, max_iter=100):
+    """Minimize a unimodal ``fun`` on ``[a, b]``; returns ``(t, fun(t))``."""
+    r = (np.sqrt(5.0) - 1.0) / 2.0
+    c, d = b - r * (b - a), a + r * (b - a)
+    fc, fd = fun(c), fun(d)
+    for _ in range(max_iter):
+        if b - a <= xtol:
+            break
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - r * (b - a)
+            fc = fun(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + r * (b - a)
+            fd = fun(d)
+    return (c, fc) if fc <= fd else (d, fd)
