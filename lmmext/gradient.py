@@ -167,6 +167,13 @@ class UnitAlgebra:
         log_w = vf.log_weights(th_var) if vf is not None else np.zeros(N)
         inv_w = np.exp(-log_w)
         cor = cs.dense_correlations(th_cor, jacobian=True) if cs is not None else []
+        for C, _ in cor:
+            # feasible only where the correlation itself is positive definite, as in the
+            # whitening route (V~ alone may still be, e.g. with a random intercept); a
+            # pivot at rounding level is a singular matrix
+            pivots = np.diagonal(np.linalg.cholesky(C), axis1=1, axis2=2)
+            if not pivots.min() > 1e-7:
+                raise FloatingPointError("a correlation matrix is singular")
         factors = [lev.factor(t) for lev, t in zip(eng.levels, re_theta)]
         D = [L @ L.T for L in factors]
 

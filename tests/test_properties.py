@@ -18,7 +18,9 @@ def simulate(seed, n_groups=12, sizes=(3, 7)):
     n = rng.integers(sizes[0], sizes[1] + 1, size=n_groups)
     g = np.repeat(np.arange(n_groups), n)
     t = np.concatenate([np.arange(k) for k in n]).astype(float)
-    grp = np.repeat(rng.integers(0, 2, n_groups), n)
+    strata = rng.integers(0, 2, n_groups)
+    strata[:2] = (0, 1)                  # both strata always present
+    grp = np.repeat(strata, n)
     x = rng.normal(size=g.size)
     b = rng.normal(scale=1.0, size=n_groups)[g]
     sd = np.where(grp == 1, 2.0, 1.0)
