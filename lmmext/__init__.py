@@ -20,9 +20,41 @@ __version__ = "0.1.0"
 
 
 def anova(*fits, type="sequential", L=None, names=None):
-    """nlme's ``anova``: with one fit, its F tests per term (see
-    ``LMEResults.anova``); with several, the likelihood-ratio comparison table
-    (``df``, ``AIC``, ``BIC``, ``logLik``, ``L.Ratio``, ``p-value``)."""
+    """nlme's ``anova``: F tests of one fit, or likelihood-ratio tests between fits.
+
+    Parameters
+    ----------
+    *fits : LMEResults or GLSResults
+        One fit: its F tests per term (see :meth:`LMEResults.anova
+        <lmmext.results.LMEResults.anova>`).  Several fits (of the same data, by the same
+        method): nlme's model comparison table.
+    type : {"sequential", "marginal"}
+        With one fit: the type of the F tests.
+    L : array_like, optional
+        With one fit: a contrast matrix for one joint test of ``L beta = 0``.
+    names : list of str, optional
+        With several fits: the row names (default ``fit1``, ``fit2``, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One fit: columns ``numDF``, ``denDF``, ``F-value``, ``p-value``.  Several fits:
+        columns ``Model``, ``df``, ``AIC``, ``BIC``, ``logLik``, ``Test``, ``L.Ratio``,
+        ``p-value``; the likelihood ratio ``2 |llf_i - llf_(i-1)|`` is tested against a
+        chi-square with ``|df_i - df_(i-1)|`` degrees of freedom between consecutive fits
+        whose ``df`` differ.
+
+    Raises
+    ------
+    ValueError
+        Fits to different data or by different methods.
+
+    Warns
+    -----
+    UserWarning
+        REML fits with different fixed effects (their likelihoods are not comparable),
+        as nlme.
+    """
     if len(fits) == 1:
         return fits[0].anova(type=type, L=L)
     from .inference import compare_models

@@ -335,18 +335,54 @@ class CorStruct:
 
     # -- nlme's natural scale for apVar / intervals (identity unless overridden) ----
     def apvar_params(self, theta):
-        """Free parameters on the scale nlme's apVar uses."""
+        """Free parameters on the scale nlme's apVar (and ``intervals``) uses.
+
+        Parameters
+        ----------
+        theta : array_like
+            Free parameters on the unconstrained scale.
+
+        Returns
+        -------
+        ndarray
+        """
         return np.asarray(theta, dtype=float)
 
     def apvar_theta(self, nat):
-        """Inverse of :meth:`apvar_params`."""
+        """Inverse of :meth:`apvar_params`.
+
+        Parameters
+        ----------
+        nat : array_like
+            Parameters on apVar's scale.
+
+        Returns
+        -------
+        ndarray
+        """
         return np.asarray(nat, dtype=float)
 
     def apvar_names(self):
+        """Names of the parameters on apVar's scale.
+
+        Returns
+        -------
+        list of str
+        """
         return self.param_names()
 
     def apvar_report(self, nat):
-        """Reported values (Series) at apVar-scale parameters, for intervals."""
+        """Reported values at apVar-scale parameters, for ``intervals``.
+
+        Parameters
+        ----------
+        nat : array_like
+            Parameters on apVar's scale.
+
+        Returns
+        -------
+        pandas.Series
+        """
         return self.coefficients(self.apvar_theta(nat))
 
     # |theta| beyond this on the transformed scales puts the natural value at its
@@ -354,11 +390,26 @@ class CorStruct:
     _BOUNDARY_THETA = 12.0
 
     def at_boundary(self, theta):
-        """Boolean per free parameter: on the boundary of its range."""
+        """Which free parameters are on the boundary of their range.
+
+        Parameters
+        ----------
+        theta : array_like
+            Free parameters on the unconstrained scale.
+
+        Returns
+        -------
+        ndarray of bool
+        """
         return np.abs(np.asarray(theta, dtype=float)) > self._BOUNDARY_THETA
 
     def start(self):
-        """Unconstrained starting values (length ``n_params``)."""
+        """Unconstrained starting values (length ``n_params``).
+
+        Returns
+        -------
+        ndarray
+        """
         if self.fixed:
             return np.zeros(0)
         if self._theta0 is None:
@@ -376,10 +427,18 @@ class CorStruct:
         return pd.Series(nat, index=self._names(len(nat)), dtype=float)
 
     def to_unconstrained(self, natural):
-        """Inverse of :meth:`coefficients`: natural values -> free unconstrained ``theta``.
+        """Inverse of :meth:`coefficients`: natural values to the free unconstrained ``theta``.
 
-        ``natural`` may be a scalar, a sequence in reported order, or a Series indexed by
-        the reported names.  Fixed structures return an empty array.
+        Parameters
+        ----------
+        natural : float, sequence, dict or pandas.Series
+            A scalar, a sequence in reported order, or a Series/dict indexed by the reported
+            names.
+
+        Returns
+        -------
+        ndarray
+            Empty for a fixed structure.
         """
         if self.fixed:
             return np.zeros(0)
@@ -468,8 +527,19 @@ class CorStruct:
         return self._blocks
 
     def correlation_matrix(self, theta, block):
-        """Dense correlation matrix of ``block`` (index, or label from ``block_labels``)
-        in engine row order."""
+        """Dense correlation matrix of one block, rows in engine order.
+
+        Parameters
+        ----------
+        theta : array_like
+            Free parameters on the unconstrained scale.
+        block : int or str
+            Block index, or a label from ``block_labels``.
+
+        Returns
+        -------
+        ndarray
+        """
         self._require_init("correlation_matrix")
         b = block
         if not isinstance(b, numbers.Integral):

@@ -190,7 +190,33 @@ def approximate_covariance(state, params=None, drop_boundary=False):
 
 @dataclass
 class Intervals:
-    """nlme's ``intervals()``: DataFrames with columns lower, est., upper."""
+    """nlme's ``intervals()``: lower limits, estimates and upper limits.
+
+    Returned by :meth:`LMEResults.intervals <lmmext.results.LMEResults.intervals>`;
+    printing it shows nlme's layout.
+
+    Attributes
+    ----------
+    level : float
+        The confidence level.
+    fixed : pandas.DataFrame
+        Fixed effects: columns ``lower``, ``est.``, ``upper``.
+    re : dict of pandas.DataFrame
+        Random-effect SDs and correlations per grouping level, same columns.
+    corStruct, varStruct : pandas.DataFrame or None
+        Correlation-structure and variance-function parameters, on nlme's reported
+        scale.
+    sigma : pandas.Series or None
+        The residual SD (``lower``, ``est.``, ``upper``).
+    is_gls : bool
+        Whether the fit is a gls fit (only changes the printed labels).
+    varcomp : pandas.DataFrame
+        With ``method="satterthwaite"`` only: random-effect variances and the residual
+        variance with Satterthwaite chi-square limits (SAS PROC MIXED's ``CL``) and
+        their degrees of freedom ``df``.
+    apVar : ApVar
+        The approximate covariance of the variance parameters the intervals come from.
+    """
 
     level: float
     fixed: pd.DataFrame

@@ -23,10 +23,16 @@ def _method_to_reml(method):
 class MixedLM(_sm.MixedLM):
     """statsmodels' MixedLM with nlme's variance functions and correlation structures.
 
-    Build it with :meth:`from_formula` (statsmodels' arguments plus ``weights=`` and
-    ``correlation=``) or with :func:`lme`.  :meth:`fit` maximizes nlme's profiled
+    A subclass of :class:`statsmodels.regression.mixed_linear_model.MixedLM`.  Build it
+    with :meth:`from_formula` (statsmodels' arguments plus ``weights=`` and
+    ``correlation=``) or use :func:`lmmext.lme`; :meth:`fit` maximizes nlme's profiled
     (RE)ML criterion and returns :class:`~lmmext.results.LMEResults`, a
-    ``MixedLMResults``.
+    ``MixedLMResults``.  Models built with the array constructor (``MixedLM(endog,
+    exog, groups)``) cannot be fitted by lmmext.
+
+    See Also
+    --------
+    lmmext.lme : the nlme-style front door.
     """
 
     @classmethod
@@ -38,19 +44,38 @@ class MixedLM(_sm.MixedLM):
         Parameters
         ----------
         formula : str
-            Fixed effects, e.g. ``"distance ~ age"``.
-        data : DataFrame
+            Fixed effects, e.g. ``"distance ~ age"`` (patsy syntax).
+        data : pandas.DataFrame
         re_formula : str, optional
             Random effects of ``groups`` (default a random intercept), e.g. ``"~ age"``.
         vc_formula : dict, optional
             Variance components nested in ``groups``; each value must be of the form
             ``"0 + C(b)"`` (a random intercept per level of ``b`` within the group),
             which is nlme's nested ``~ 1 | groups/b``.
-        groups : str
-            Name of the grouping column.
-        weights : VarFunc, optional
-        correlation : CorStruct, optional
+        subset : array_like, optional
+            Rows of ``data`` to use (``data.loc[subset]``).
+        use_sparse : bool
+            Ignored (statsmodels' argument).
         missing : {"drop", "raise"}
+            Rows with missing values in the columns the model uses are dropped (and counted
+            in the results' ``n_dropped``), or raise ``ValueError``.
+        *args
+            Ignored (statsmodels' signature).
+        groups : str
+            Name of the grouping column (required).
+        weights : VarFunc, optional
+            A variance function, e.g. ``VarIdent(form="~ 1 | Sex")``.
+        correlation : CorStruct, optional
+            A correlation structure; without ``| g`` in its form it acts within ``groups``
+            (or the innermost nested level).
+        eval_env : int or patsy.EvalEnvironment
+            Namespace for the formula's functions: the caller's frame by default.
+        **kwargs
+            Ignored (statsmodels' signature).
+
+        Returns
+        -------
+        MixedLM
         """
         if subset is not None:
             data = data.loc[subset]
@@ -88,9 +113,16 @@ class MixedLM(_sm.MixedLM):
         Parameters
         ----------
         reml : bool
+            True for REML, False for maximum likelihood.
         start : array_like or LMEResults, optional
-            Starting variance parameters (unconstrained scale), or a previous fit of
-            the same structure (a cheap update).
+            Starting variance parameters (on the optimizer's unconstrained scale), or a
+            previous fit of the same structure (a cheap update).
+        **kwargs
+            Not accepted (statsmodels' optimizer options do not apply); raises ``TypeError``.
+
+        Returns
+        -------
+        LMEResults
         """
         if not hasattr(self, "_frame"):
             raise NotImplementedError("build lmmext.MixedLM with from_formula() or lme()")
@@ -103,7 +135,16 @@ class MixedLM(_sm.MixedLM):
 
 
 class GLS:
-    """Generalized least squares with nlme's variance and correlation structures."""
+    """Generalized least squares with nlme's variance functions and correlation structures.
+
+    Build it with :meth:`from_formula` or use :func:`lmmext.gls`; :meth:`fit` returns
+    :class:`~lmmext.results.GLSResults`.
+
+    Parameters
+    ----------
+    frame : ModelFrame
+        The model frame (built by :meth:`from_formula`).
+    """
 
     def __init__(self, frame):
         self._frame = frame
@@ -118,7 +159,29 @@ class GLS:
     @classmethod
     def from_formula(cls, formula, data, weights=None, correlation=None, missing="drop",
                      subset=None, eval_env=0):
-        """Create a GLS model from a formula and a DataFrame (see :func:`gls`)."""
+        """Create a GLS model from a formula and a DataFrame.
+
+        Parameters
+        ----------
+        formula : str
+            The model, e.g. ``"y ~ x"`` (patsy syntax).
+        data : pandas.DataFrame
+        weights : VarFunc, optional
+            A variance function.
+        correlation : CorStruct, optional
+            A correlation structure; without ``| g`` in its form the whole data set is one
+            group.
+        missing : {"drop", "raise"}
+            Drop (and count) or refuse rows with missing values.
+        subset : array_like, optional
+            Rows of ``data`` to use.
+        eval_env : int or patsy.EvalEnvironment
+            Namespace for the formula's functions: the caller's frame by default.
+
+        Returns
+        -------
+        GLS
+        """
         if subset is not None:
             data = data.loc[subset]
         frame = build_frame(formula, data, [], weights, correlation, missing,
@@ -126,6 +189,19 @@ class GLS:
         return cls(frame)
 
     def fit(self, reml=True, start=None):
+        """Fit by REML (default) or ML.
+
+        Parameters
+        ----------
+        reml : bool
+            True for REML, False for maximum likelihood.
+        start : array_like or GLSResults, optional
+            Starting parameters (unconstrained scale) or a previous fit.
+
+        Returns
+        -------
+        GLSResults
+        """
         state = fit_frame(self._frame, reml=bool(reml), start=_start_vector(start))
         return GLSResults(self, state)
 
@@ -165,25 +241,35 @@ def lme(fixed, data, random, weights=None, correlation=None, method="REML",
     fixed : str
         Fixed-effects formula, e.g. ``"distance ~ Sex * I(age - 11)"``; evaluated with
         patsy in the caller's namespace (``np.log(x)`` works).
-    data : DataFrame
+    data : pandas.DataFrame
     random : str or dict
-        ``"~ 1 | g"``, ``"~ x | g"``, ``"~ 1 | a/b"`` (nested), or a dict
-        ``{"Dog": "~ day", "Side": "~ 1"}`` (outer first); a value may be
-        ``"pdDiag(~ x)"`` for uncorrelated random effects.
+        ``"~ 1 | g"``, ``"~ x | g"``, ``"~ 1 | a/b"`` (nested), ``"pdDiag(~ x | g)"``,
+        or a dict ``{"Dog": "~ day", "Side": "~ 1"}`` (outer level first) whose values
+        may be ``"pdDiag(~ x)"`` (uncorrelated random effects) or ``"pdIdent(~ x)"``
+        (equal variances, uncorrelated).
     weights : VarFunc, optional
-        A variance function (VarIdent, VarPower, ...).
+        A variance function (:class:`VarIdent`, :class:`VarPower`, ...).
     correlation : CorStruct, optional
         A within-group correlation structure; without ``| g`` in its form it acts
         within the innermost grouping level.
     method : {"REML", "ML"}
+        Restricted maximum likelihood (default) or maximum likelihood.
     missing : {"drop", "raise"}
-        Rows with missing values in used columns are dropped (their count is reported
-        as ``n_dropped``) or raise.
+        Rows with missing values in the columns the model uses are dropped (their count
+        is reported as ``n_dropped``), as nlme's ``na.omit``, or raise ``ValueError``.
     start : array_like or LMEResults, optional
+        Starting variance parameters (unconstrained scale) or a previous fit.
+    eval_env : int or patsy.EvalEnvironment
+        Namespace for the formula's functions: the caller's frame by default.
 
     Returns
     -------
     LMEResults
+
+    See Also
+    --------
+    gls : the model without random effects.
+    MixedLM.from_formula : the statsmodels-style interface.
     """
     reml = _method_to_reml(method)
     levels = parse_random(random)
@@ -199,7 +285,32 @@ def gls(model, data, weights=None, correlation=None, method="REML", missing="dro
         start=None, eval_env=0):
     """Fit a linear model by generalized least squares the way nlme's ``gls`` does.
 
-    Parameters are as for :func:`lme`, without ``random``.
+    Parameters
+    ----------
+    model : str
+        The model formula, e.g. ``"y ~ x"`` (patsy, evaluated in the caller's namespace).
+    data : pandas.DataFrame
+    weights : VarFunc, optional
+        A variance function.
+    correlation : CorStruct, optional
+        A correlation structure; give its groups in ``form`` (``"~ 1 | g"``), else the
+        whole data set is one group.
+    method : {"REML", "ML"}
+        Restricted maximum likelihood (default) or maximum likelihood.
+    missing : {"drop", "raise"}
+        Drop (and count) or refuse rows with missing values.
+    start : array_like or GLSResults, optional
+        Starting parameters (unconstrained scale) or a previous fit.
+    eval_env : int or patsy.EvalEnvironment
+        Namespace for the formula's functions: the caller's frame by default.
+
+    Returns
+    -------
+    GLSResults
+
+    See Also
+    --------
+    lme : the model with random effects.
     """
     reml = _method_to_reml(method)
     frame = build_frame(model, data, [], weights, correlation, missing, _env(eval_env),

@@ -48,21 +48,36 @@ class _ResultsCore:
 
     @property
     def df_modelwc(self):
-        """Degrees of freedom of the likelihood (nlme's ``attr(logLik, "df")``)."""
+        """Degrees of freedom of the likelihood (nlme's ``attr(logLik, "df")``).
+
+        Fixed effects plus free variance parameters plus one for sigma; parameters held with
+        ``fixed=`` are not counted.
+        """
         return self._df_ll
 
     @property
     def llf(self):
-        """Log-likelihood (REML or ML as fitted), as nlme's ``logLik``."""
+        """Log-likelihood at the estimates, as nlme's ``logLik``.
+
+        The restricted (REML) log-likelihood for REML fits, the log-likelihood for ML fits,
+        with nlme's constants (no ``log|X'X|`` term).
+        """
         return self._llf
 
     @property
     def aic(self):
+        """Akaike's information criterion, ``-2 llf + 2 df_modelwc`` (nlme's ``AIC``).
+
+        Defined for REML fits as well (statsmodels gives NaN there).
+        """
         return -2 * self._llf + 2 * self._df_ll
 
     @property
     def bic(self):
-        """nlme's BIC: ``log(N - p)`` for REML fits, ``log(N)`` for ML."""
+        """Bayesian information criterion, ``-2 llf + df_modelwc log(n)`` (nlme's ``BIC``).
+
+        ``n`` is ``N - p`` for REML fits and ``N`` for ML fits, as in nlme.
+        """
         return -2 * self._llf + self._df_ll * np.log(self._n_star)
 
     # --- fixed effects -------------------------------------------------------------
@@ -71,23 +86,46 @@ class _ResultsCore:
 
     @property
     def cov_fe(self):
-        """Covariance of the fixed effects as nlme's ``vcov()`` reports it."""
+        """Covariance of the fixed effects as nlme's ``vcov()`` reports it.
+
+        ``sigma^2 (X' V^-1 X)^-1`` at the estimates (for a gls ML fit times ``N / (N - p)``,
+        as nlme), a DataFrame indexed by the fixed-effect names.
+        """
         return pd.DataFrame(self._vcov_nlme, index=self.fe_params.index,
                             columns=self.fe_params.index)
 
     @property
     def tvalues(self):
+        """t statistics of the fixed effects, ``fe_params / bse_fe``."""
         return self._fe_series(self.fe_params / self.bse_fe, "t")
 
     @property
     def pvalues(self):
+        """Two-sided p-values of the t tests of the fixed effects.
+
+        Each on its denominator degrees of freedom ``df_resid_fe`` (nlme's containment rule;
+        gls: ``N - p``).  See :meth:`fe_table` for other degrees of freedom.
+        """
         tt = t_table(self.fe_params, self.bse_fe, self.df_resid_fe)
         return self._fe_series(tt["p-value"].to_numpy(), "p")
 
     def fe_table(self, ddf="containment"):
-        """nlme's fixed-effects table (Value, Std.Error, DF, t-value, p-value) with the
-        chosen denominator DF.  Satterthwaite t-tests use the unadjusted covariance
-        ``sigma^2 (X'V^-1X)^-1`` (as SAS and lmerTest do)."""
+        """nlme's fixed-effects table, ``summary(fit)$tTable``.
+
+        Parameters
+        ----------
+        ddf : {"containment", "satterthwaite", "kenward-roger"}
+            Denominator degrees of freedom: nlme's containment rule (gls: ``N - p``),
+            Satterthwaite's approximation, or Kenward-Roger's (which also adjusts the
+            standard errors; REML fits only).  Satterthwaite t tests use the unadjusted
+            covariance ``sigma^2 (X'V^-1X)^-1``, as SAS and lmerTest do.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``Value``, ``Std.Error``, ``DF``, ``t-value``, ``p-value``, one row per
+            fixed effect.
+        """
         ddf = _check_ddf(ddf)
         if ddf == "containment":
             return t_table(self.fe_params, self.bse_fe, self.df_resid_fe)
@@ -103,16 +141,28 @@ class _ResultsCore:
         Parameters
         ----------
         type : {"sequential", "marginal"}
-            Sequential (Type I, terms in R's order: as written, main effects first) or
-            marginal (each term adjusted for all others) Wald F tests.
+            Sequential (Type I: each term adjusted for the terms before it, in R's term
+            order: as written, main effects first) or marginal (each term adjusted for all
+            others) Wald F tests.
         L : array_like, optional
-            A contrast matrix (rows) for one joint test of ``L beta = 0``.
-        ddf : {"containment"}
-            Denominator degrees of freedom: nlme's rule (gls: N - p).
+            A contrast matrix (one row per contrast, one column per fixed effect in the
+            order of ``fe_params``) for one joint test of ``L beta = 0``.  With the
+            containment rule all coefficients involved must have the same denominator
+            degrees of freedom, as in nlme.
+        ddf : {"containment", "satterthwaite", "kenward-roger"}
+            Denominator degrees of freedom: nlme's rule (gls: ``N - p``), Satterthwaite's
+            approximation (Fai and Cornelius for multi-df terms), or Kenward-Roger (REML
+            fits only; the F statistic is scaled as Kenward and Roger's).
 
         Returns
         -------
-        DataFrame with columns numDF, denDF, F-value, p-value.
+        pandas.DataFrame
+            Columns ``numDF``, ``denDF``, ``F-value``, ``p-value``, one row per term (or
+            one row ``L``).
+
+        See Also
+        --------
+        lmmext.anova : compares several fits.
         """
         ddf = _check_ddf(ddf)
         beta = self.fe_params.to_numpy()
@@ -149,8 +199,18 @@ class _ResultsCore:
         return self._sat
 
     def coef_df(self, ddf="containment"):
-        """Denominator DF per fixed effect: ``"containment"`` (nlme's rule; gls
-        N - p), ``"satterthwaite"`` or ``"kenward-roger"``."""
+        """Denominator degrees of freedom per fixed effect.
+
+        Parameters
+        ----------
+        ddf : {"containment", "satterthwaite", "kenward-roger"}
+            nlme's containment rule (gls: ``N - p``; the same as ``df_resid_fe``),
+            Satterthwaite's approximation, or Kenward-Roger's (REML fits only).
+
+        Returns
+        -------
+        pandas.Series
+        """
         ddf = _check_ddf(ddf)
         if ddf == "containment":
             return self.df_resid_fe
@@ -159,10 +219,39 @@ class _ResultsCore:
         return self._fe_series(self._satterthwaite().coef_df(), "df")
 
     def intervals(self, level=0.95, which="all", method="wald"):
-        """nlme's approximate confidence intervals (fixed effects with t quantiles on
-        their DFs; variance parameters from the approximate covariance on nlme's
-        natural scale).  ``method="satterthwaite"`` adds SAS's chi-square intervals
-        for the variance components (attribute ``varcomp``)."""
+        """Approximate confidence intervals, as nlme's ``intervals()``.
+
+        Fixed effects get ``estimate +- t * SE`` with t quantiles on their denominator
+        degrees of freedom; random-effect SDs and correlations, variance-function and
+        correlation-structure parameters and sigma get Wald intervals on nlme's natural
+        scale (log SDs, Fisher z of correlations, the structures' own transformations),
+        mapped back, from the approximate covariance of the variance parameters (nlme's
+        ``apVar``, here from an accurate Hessian).
+
+        Parameters
+        ----------
+        level : float
+            Confidence level, in (0, 1).
+        which : {"all", "fixed", "var-cov"}
+            ``"fixed"`` computes the fixed-effect intervals only.
+        method : {"wald", "satterthwaite"}
+            ``"satterthwaite"`` adds SAS PROC MIXED's ``CL`` chi-square intervals for the
+            variance components as the attribute ``varcomp``.
+
+        Returns
+        -------
+        Intervals
+            Printing it shows nlme's layout.  Attributes ``fixed`` (DataFrame with columns
+            ``lower``, ``est.``, ``upper``), ``re`` (dict of such DataFrames per grouping
+            level), ``corStruct``, ``varStruct`` (DataFrames or None), ``sigma`` (Series),
+            and with ``method="satterthwaite"`` ``varcomp``.
+
+        Warns
+        -----
+        UserWarning
+            When the approximate covariance is not positive definite (a flat likelihood, e.g.
+            a variance on the boundary); only the fixed-effect intervals are returned.
+        """
         return _intervals(self, level, which, method)
 
     # --- residuals ---------------------------------------------------------------------
@@ -175,10 +264,16 @@ class _ResultsCore:
 
     @property
     def fittedvalues(self):
+        """Fitted values at the innermost level, in the row order of the data.
+
+        For lme ``X beta + Z b`` with the BLUPs of every level (nlme's ``fitted(fit)``); for gls
+        ``X beta``.
+        """
         return self._caller(self._fitted_engine(), "fitted")
 
     @property
     def resid(self):
+        """Response residuals ``y - fittedvalues`` (nlme's ``resid(fit)``)."""
         return self._caller(self.frame.y - self._fitted_engine(), "resid")
 
     def _pearson_engine(self, level=None):
@@ -187,14 +282,21 @@ class _ResultsCore:
 
     @property
     def resid_pearson(self):
-        """Response residuals divided by the within-group SD ``sigma / w_j``."""
+        """Pearson residuals: response residuals divided by the within-group SD ``sigma / w_j``.
+
+        nlme's ``resid(fit, type = "pearson")``; ``w_j`` are the variance-function weights.
+        """
         return self._caller(self._pearson_engine(), "resid_pearson")
 
     @property
     def resid_normalized(self):
-        """Pearson residuals decorrelated by the inverse Cholesky factor of the
-        correlation structure (nlme's ``type = "normalized"``, computed on the sorted
-        data so that it is right whatever the row order)."""
+        """Normalized residuals: Pearson residuals decorrelated by the correlation structure.
+
+        nlme's ``resid(fit, type = "normalized")``: each group's Pearson residuals
+        pre-multiplied by the inverse Cholesky factor of its correlation matrix (equal to the
+        Pearson residuals without a correlation structure).  Computed on the sorted data, so
+        they are right whatever the row order (nlme 3.1-162 scrambles them on unsorted data).
+        """
         r = self._pearson_engine()
         cs = self.frame.corstruct
         if cs is not None:
@@ -202,7 +304,22 @@ class _ResultsCore:
         return self._caller(r, "resid_normalized")
 
     def residuals(self, type="response", level=None):
-        """nlme's ``resid(fit, type=, level=)``."""
+        """Residuals of a given type and level, as nlme's ``resid(fit, type=, level=)``.
+
+        Parameters
+        ----------
+        type : {"response", "pearson", "normalized"}
+            Or nlme's abbreviations ``"r"``, ``"p"``, ``"n"``.
+        level : int, optional
+            Grouping level of the fitted values subtracted (0: population; default the
+            innermost).  Normalized residuals exist at the innermost level only.  For
+            Pearson residuals the divisor is ``sigma / w_j`` at every level, as in nlme.
+
+        Returns
+        -------
+        pandas.Series
+            In the row order of the data.
+        """
         if type in ("response", "r"):
             r = self.frame.y - self._fitted_engine(level)
             return self._caller(r, "resid")
@@ -281,8 +398,21 @@ class _ResultsCore:
         raise NotImplementedError
 
     def summary(self, ddf="containment"):
-        """nlme-style summary; printing it shows the text.  ``ddf`` chooses the
-        denominator DF of the fixed-effects table."""
+        """nlme-style summary of the fit.
+
+        Parameters
+        ----------
+        ddf : {"containment", "satterthwaite", "kenward-roger"}
+            Denominator degrees of freedom of the fixed-effects table.
+
+        Returns
+        -------
+        str
+            A string subclass; printing it shows AIC, BIC and logLik, the random effects,
+            the correlation structure and variance function, the fixed-effects table with
+            the correlation of the estimates, the quantiles of the standardized residuals
+            and the numbers of observations and groups.
+        """
         return _Summary(self._summary_text(_check_ddf(ddf)))
 
 
@@ -311,11 +441,52 @@ class _Summary(str):
 
 
 class LMEResults(_ResultsCore, MixedLMResults):
-    """Results of an lme / MixedLM fit.
+    """Results of an :func:`~lmmext.lme` / :class:`~lmmext.MixedLM` fit.
 
     A :class:`statsmodels.regression.mixed_linear_model.MixedLMResults` whose numbers
-    are nlme's: ``llf``, ``aic``, ``bic`` as nlme counts them, ``bse_fe`` as nlme's
-    summary prints them, ``df_resid_fe`` by nlme's containment rule.
+    are nlme's: ``llf``, ``aic`` and ``bic`` as nlme counts them, ``bse_fe`` as nlme's
+    summary prints them, ``df_resid_fe`` by nlme's containment rule.  Created by
+    :meth:`lmmext.MixedLM.fit` and :func:`lmmext.lme`, not by the user.
+
+    Attributes
+    ----------
+    fe_params : pandas.Series
+        Fixed effects, named as patsy names the columns of the design.
+    bse_fe, tvalues, pvalues : pandas.Series
+        Standard errors (nlme's summary), t statistics and their p-values on
+        ``df_resid_fe``.
+    df_resid_fe : pandas.Series
+        Denominator degrees of freedom per fixed effect (nlme's containment rule).
+    llf, aic, bic : float
+        (Restricted) log-likelihood and information criteria, as nlme's ``logLik``,
+        ``AIC`` and ``BIC``.
+    df_modelwc : int
+        Degrees of freedom of the likelihood: fixed effects, free variance parameters
+        and sigma.
+    scale, sigma : float
+        Residual variance and residual standard deviation.
+    cov_re : pandas.DataFrame
+        Covariance matrix of the random effects of the outermost grouping level.
+    vcomp : ndarray
+        Variances of the random intercepts of the inner (nested) levels, as statsmodels'
+        variance components.
+    re_sd : dict of DataFrame
+        Random-effect SDs and correlations of every level.
+    variance_params, correlation_params : pandas.Series
+        Parameters of the variance function and of the correlation structure on nlme's
+        reported scale (empty without a structure).
+    method : {"REML", "ML"}
+        The estimation method; ``reml`` is the same as a bool.
+    nobs, n_dropped : int
+        Observations used, and rows dropped for missing values.
+    converged : bool
+        Whether the optimizer converged; ``optim_info`` has its record.
+    frame : ModelFrame
+        The model frame the fit was computed on (data sorted by group).
+
+    See Also
+    --------
+    lmmext.lme, lmmext.MixedLM, GLSResults
     """
 
     _is_gls = False
@@ -354,16 +525,28 @@ class LMEResults(_ResultsCore, MixedLMResults):
 
     @property
     def bse_fe(self):
+        """Standard errors of the fixed effects, as nlme's ``summary`` prints them.
+
+        From ``cov_fe`` (``sigma^2 (X'V^-1X)^-1``); for ML fits multiplied by
+        ``sqrt(N / (N - p))``, as nlme's summary does.
+        """
         return self._bse_fe
 
     @property
     def bse(self):
+        """The same as ``bse_fe`` (the parameters are the fixed effects)."""
         return self._bse_fe
 
     @property
     def re_sd(self):
-        """Random-effect SDs and correlations per level, nlme's layout (dict of
-        DataFrames: ``sd`` column and correlation matrix)."""
+        """Random-effect SDs and correlations of every grouping level (nlme's ``VarCorr``).
+
+        Returns
+        -------
+        dict of pandas.DataFrame
+            Keyed by the grouping factor, outermost first; each DataFrame has a column
+            ``sd`` and the correlation matrix of that level's random effects.
+        """
         out = {}
         for lev, D in zip(self.frame.levels, self._re_cov):
             sd = np.sqrt(np.diag(D.to_numpy()))
@@ -384,12 +567,31 @@ class LMEResults(_ResultsCore, MixedLMResults):
         return mu
 
     def fitted(self, level=None):
-        """nlme's ``fitted(fit, level=)``: level 0 is the population."""
+        """Fitted values at a grouping level, as nlme's ``fitted(fit, level=)``.
+
+        Parameters
+        ----------
+        level : int, optional
+            0 for the population (``X beta``), ``k`` to add the BLUPs of the first ``k``
+            grouping levels; default the innermost level.
+
+        Returns
+        -------
+        pandas.Series
+            In the row order of the data.
+        """
         return self._caller(self._fitted_engine(level), "fitted")
 
     def ranef(self):
-        """BLUPs: a DataFrame per grouping level (rows in nlme's sorted order); a single
-        DataFrame when there is one level."""
+        """The BLUPs of the random effects, as nlme's ``ranef(fit)``.
+
+        Returns
+        -------
+        pandas.DataFrame or dict of pandas.DataFrame
+            One row per group (in nlme's sorted order; nested groups labelled
+            ``outer/inner``) and one column per random effect; with several grouping levels a
+            dict keyed by the grouping factor, outermost first.
+        """
         out = {}
         for lev, b in zip(self.frame.levels, self._state.blups):
             out[lev.name] = pd.DataFrame(b, index=pd.Index(lev.labels, name=lev.name),
@@ -398,9 +600,14 @@ class LMEResults(_ResultsCore, MixedLMResults):
 
     @property
     def random_effects(self):
-        """BLUPs per group of the outermost level, as statsmodels: dict of Series.
-        Inner levels (nested) are added to their outer group, labelled
-        ``"<level>[<label>]:<coef>"``."""
+        """BLUPs per group of the outermost level, as statsmodels' ``random_effects``.
+
+        Returns
+        -------
+        dict of pandas.Series
+            Keyed by the group label.  The random effects of inner (nested) levels are
+            appended to their outer group's Series, labelled ``"<level>[<label>]:<coef>"``.
+        """
         levels, blups = self.frame.levels, self._state.blups
         outer = levels[0]
         res = {lab: pd.Series(blups[0][g], index=outer.z_names, dtype=float)
@@ -414,9 +621,25 @@ class LMEResults(_ResultsCore, MixedLMResults):
         return res
 
     def predict(self, exog=None, level=0, newdata=None):
-        """Predictions for new data: ``level=0`` population (``X beta``), ``level=k``
-        adds the BLUPs of the first k grouping levels; groups not seen in the fit give
-        NaN (nlme)."""
+        """Predictions for new data, as nlme's ``predict(fit, newdata, level=)``.
+
+        Parameters
+        ----------
+        exog : pandas.DataFrame, optional
+            New data with the columns the formula uses (``newdata`` is the same).  Without
+            new data the fitted values at ``level`` are returned.
+        level : int
+            0 for the population prediction ``X beta``; ``k`` adds the BLUPs of the first
+            ``k`` grouping levels, which needs their grouping columns.  Groups not seen in
+            the fit give NaN, as in nlme.
+        newdata : pandas.DataFrame, optional
+            Alias of ``exog``.
+
+        Returns
+        -------
+        pandas.Series
+            Indexed like the new data.
+        """
         data = newdata if newdata is not None else exog
         if data is None:
             return self.fitted(level)
@@ -476,7 +699,19 @@ def _terms(frame):
 
 
 class GLSResults(_ResultsCore):
-    """Results of a gls / GLS fit (nlme's ``gls``)."""
+    """Results of a :func:`~lmmext.gls` / :class:`~lmmext.GLS` fit (nlme's ``gls``).
+
+    The same quantities as :class:`LMEResults` without the random effects: ``fe_params``,
+    ``bse_fe``, ``tvalues``, ``pvalues``, ``df_resid_fe`` (``N - p``), ``llf``, ``aic``,
+    ``bic``, ``df_modelwc``, ``scale``, ``sigma``, ``variance_params``,
+    ``correlation_params``, ``method``, ``nobs``, ``n_dropped``, ``converged``, the
+    residuals, ``anova``, ``intervals`` and ``summary``.  Created by
+    :meth:`lmmext.GLS.fit` and :func:`lmmext.gls`.
+
+    See Also
+    --------
+    lmmext.gls, lmmext.GLS, LMEResults
+    """
 
     _is_gls = True
 
@@ -494,14 +729,35 @@ class GLSResults(_ResultsCore):
 
     @property
     def bse_fe(self):
+        """Standard errors of the coefficients, as nlme's ``summary``, from ``cov_fe``."""
         return self._bse_fe
 
     bse = bse_fe
 
     def cov_params(self):
+        """Covariance of the coefficients (``cov_fe``, nlme's ``vcov``).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         return self.cov_fe
 
     def predict(self, exog=None, newdata=None):
+        """Predictions ``X beta`` for new data, as nlme's ``predict(fit, newdata)``.
+
+        Parameters
+        ----------
+        exog : pandas.DataFrame, optional
+            New data with the columns the formula uses (``newdata`` is the same); without it
+            the fitted values are returned.
+        newdata : pandas.DataFrame, optional
+            Alias of ``exog``.
+
+        Returns
+        -------
+        pandas.Series
+        """
         data = newdata if newdata is not None else exog
         if data is None:
             return self.fittedvalues

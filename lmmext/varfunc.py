@@ -68,11 +68,23 @@ def _stratum_labels(data, names, what):
 
 
 class VarFunc:
-    """Base class of the variance functions.
+    """Base class of the variance functions (nlme's ``varFunc``).
 
-    Subclasses set ``self._free`` (boolean mask over all parameters), ``self._all``
-    (all parameters on the unconstrained scale, fixed ones included) and
-    ``self._names`` in ``initialize``, and implement ``_log_sd(all_params)``.
+    A variance function sets ``Var(e_j) = sigma^2 / w_j^2``; the engine multiplies the
+    rows of the model by the weights ``w_j`` and adds ``sum(log w_j)`` to the
+    log-likelihood.  Subclasses set ``self._free`` (boolean mask over all parameters),
+    ``self._all`` (all parameters on the unconstrained scale, fixed ones included) and
+    ``self._names`` in :meth:`initialize`, and implement ``_log_sd(all_params)``, the log
+    of the SD multiplier ``1 / w``.
+
+    Parameters
+    ----------
+    value : float, dict or sequence, optional
+        Starting values on the reported scale.
+    form : str
+        nlme one-sided formula ``"~ v"``, ``"~ v | s"`` or ``"~ 1 | s"``.
+    fixed : bool, float or dict, optional
+        Parameters to hold; the meaning depends on the subclass, as in nlme.
     """
 
     uses_fitted = False
@@ -87,21 +99,56 @@ class VarFunc:
     # -- protocol -----------------------------------------------------------
     @property
     def n_params(self):
+        """Number of free parameters (the optimizer's)."""
         self._check_init()
         return int(self._free.sum())
 
     def start(self):
+        """Starting values of the free parameters on the unconstrained scale.
+
+        Returns
+        -------
+        ndarray
+        """
         self._check_init()
         return self._all[self._free].copy()
 
     def param_names(self):
+        """Names of the free parameters.
+
+        Returns
+        -------
+        list of str
+        """
         self._check_init()
         return [n for n, f in zip(self._names, self._free) if f]
 
     def weights(self, theta):
+        """nlme's variance weights ``w_j = 1 / (SD multiplier)`` of every row.
+
+        Parameters
+        ----------
+        theta : array_like
+            Free parameters on the unconstrained scale.
+
+        Returns
+        -------
+        ndarray
+        """
         return np.exp(-self._log_sd(self._full(theta)))
 
     def log_weights(self, theta):
+        """``log w_j`` of every row (see :meth:`weights`).
+
+        Parameters
+        ----------
+        theta : array_like
+            Free parameters on the unconstrained scale.
+
+        Returns
+        -------
+        ndarray
+        """
         return -self._log_sd(self._full(theta))
 
     def log_weights_jacobian(self, theta):
@@ -111,27 +158,84 @@ class VarFunc:
         return central_differences(self.log_weights, theta, 1e-6)
 
     def coefficients(self, theta=None):
+        """All parameters on nlme's reported scale, fixed ones included.
+
+        As nlme's ``coef(varFunc, unconstrained = FALSE, allCoef = TRUE)``; this is what the
+        results report as ``variance_params``.
+
+        Parameters
+        ----------
+        theta : array_like, optional
+            Free parameters on the unconstrained scale; default the starting values.
+
+        Returns
+        -------
+        pandas.Series
+        """
         self._check_init()
         full = self._full(self.start() if theta is None else theta)
         return pd.Series(self._natural(full), index=list(self._names), dtype=float)
 
     # -- nlme's natural scale for apVar / intervals (identity unless overridden) ----
     def apvar_params(self, theta):
-        """Free parameters on the scale nlme's apVar uses."""
+        """Free parameters on the scale nlme's apVar (and ``intervals``) uses.
+
+        Parameters
+        ----------
+        theta : array_like
+            Free parameters on the unconstrained scale.
+
+        Returns
+        -------
+        ndarray
+        """
         return np.asarray(theta, dtype=float)
 
     def apvar_theta(self, nat):
-        """Inverse of :meth:`apvar_params`."""
+        """Inverse of :meth:`apvar_params`.
+
+        Parameters
+        ----------
+        nat : array_like
+            Parameters on apVar's scale.
+
+        Returns
+        -------
+        ndarray
+        """
         return np.asarray(nat, dtype=float)
 
     def apvar_names(self):
+        """Names of the parameters on apVar's scale.
+
+        Returns
+        -------
+        list of str
+        """
         return self.param_names()
 
     def apvar_report(self, nat):
-        """Reported values (Series) at apVar-scale parameters, for intervals."""
+        """Reported values at apVar-scale parameters, for ``intervals``.
+
+        Parameters
+        ----------
+        nat : array_like
+            Parameters on apVar's scale.
+
+        Returns
+        -------
+        pandas.Series
+        """
         return self.coefficients(self.apvar_theta(nat))
 
     def set_fitted(self, mu):  # pragma: no cover - only covariate functions use it
+        """Supply the current fitted values (for covariates ``"~ fitted"``).
+
+        Parameters
+        ----------
+        mu : ndarray
+            Fitted values, rows in engine order.
+        """
         pass
 
     # -- helpers --------------------------------------------------------------
@@ -152,7 +256,12 @@ class VarFunc:
         return full
 
     def describe(self):
-        """One-line description for summaries."""
+        """One-line description for summaries.
+
+        Returns
+        -------
+        str
+        """
         return f"{type(self).__name__}(form={self.form.text!r})"
 
     def __repr__(self):
@@ -160,12 +269,19 @@ class VarFunc:
 
 
 class VarFixed(VarFunc):
-    """Variance proportional to a covariate: ``Var(e) = sigma^2 * |v|``.
+    """Variance proportional to a covariate (nlme's ``varFixed``).
+
+    ``Var(e_j) = sigma^2 |v_j|``: the SD multiplier is ``sqrt(|v_j|)``; nothing is
+    estimated.
 
     Parameters
     ----------
     form : str
-        ``"~ v"``; the covariate must be positive.
+        ``"~ v"``: a covariate (no stratum), which must be positive.
+
+    See Also
+    --------
+    VarPower : with ``fixed=0.5`` the same variance function.
     """
 
     def __init__(self, form="~ 1"):
@@ -174,6 +290,20 @@ class VarFixed(VarFunc):
             raise ValueError(f"VarFixed needs a covariate and no stratum, e.g. '~ age'; got {form!r}")
 
     def initialize(self, data, eval_env=None):
+        """Evaluate the covariate on the model frame and check it.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            Model-frame rows in engine order.
+        eval_env : patsy.EvalEnvironment, optional
+            Namespace for covariate expressions.
+
+        Raises
+        ------
+        ValueError
+            If the covariate is not positive.
+        """
         v = eval_covariate(self.form.covariate, data, eval_env, "VarFixed covariate")
         if np.any(~np.isfinite(v)) or np.any(v <= 0):
             raise ValueError(f"VarFixed covariate {self.form.covariate!r} must be positive "
@@ -189,7 +319,12 @@ class VarFixed(VarFunc):
 
 
 class VarIdent(VarFunc):
-    """One residual SD per stratum: ``Var(e) = sigma^2 * delta_s^2``, ``delta_ref = 1``.
+    """One residual SD per stratum (nlme's ``varIdent``).
+
+    ``Var(e_j) = sigma^2 delta_s^2`` for observations in stratum ``s``, with
+    ``delta_ref = 1`` for the reference stratum; the ``delta_s`` are SD ratios to the
+    reference stratum.  The optimizer works on ``log delta_s``; ``variance_params``
+    reports the ratios, the reference's as 1.
 
     Parameters
     ----------
@@ -200,7 +335,7 @@ class VarIdent(VarFunc):
         ``"~ 1 | s"`` or ``"~ 1 | s1*s2"`` (strata labelled ``"a*b"``).
     fixed : bool or dict, optional
         ``True`` holds the ``value=`` ratios; a dict ``{stratum: ratio}`` (nlme's
-        form) holds those strata at those ratios.
+        ``fixed = c(stratum = ratio)``) holds those strata at those ratios.
     ref : str, optional
         The reference stratum; default the first level (Categorical order, else
         sorted).  nlme uses the first stratum of its sorted data instead; the two
@@ -214,6 +349,21 @@ class VarIdent(VarFunc):
             raise ValueError(f"VarIdent needs a stratum, e.g. form='~ 1 | Sex'; got {form!r}")
 
     def initialize(self, data, eval_env=None):
+        """Find the strata on the model frame, the reference stratum and the starting values.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            Model-frame rows in engine order.
+        eval_env : patsy.EvalEnvironment, optional
+            Unused (the strata are columns).
+
+        Raises
+        ------
+        ValueError
+            If ``ref=``, ``value=`` or ``fixed=`` name strata that are not in the data, or a
+            ratio is not positive.
+        """
         labels, levels = _stratum_labels(data, self.form.grouping, "VarIdent")
         ref = levels[0] if self.ref is None else str(self.ref)
         if ref not in levels:
@@ -276,6 +426,17 @@ class VarIdent(VarFunc):
         return np.exp(full)
 
     def coefficients(self, theta=None):
+        """The SD ratios of all strata, the reference stratum's (1) first.
+
+        Parameters
+        ----------
+        theta : array_like, optional
+            Free parameters (log ratios); default the starting values.
+
+        Returns
+        -------
+        pandas.Series
+        """
         s = super().coefficients(theta)
         return pd.concat([pd.Series({self.reference: 1.0}), s])
 
@@ -299,6 +460,20 @@ class _CovariateVarFunc(VarFunc):
             raise ValueError(f"{type(self).__name__} needs a covariate, e.g. '~ age' or '~ fitted'")
 
     def initialize(self, data, eval_env=None):
+        """Evaluate the covariate and the strata on the model frame; set the starting values.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            Model-frame rows in engine order.
+        eval_env : patsy.EvalEnvironment, optional
+            Namespace for covariate expressions.
+
+        Raises
+        ------
+        ValueError
+            Invalid covariate values, or ``value=``/``fixed=`` naming unknown strata.
+        """
         name = type(self).__name__
         if self.uses_fitted:
             self._v = np.ones(len(data))
@@ -359,6 +534,13 @@ class _CovariateVarFunc(VarFunc):
                              "has non-finite values")
 
     def set_fitted(self, mu):
+        """Use the current fitted values as the covariate (``form="~ fitted"``).
+
+        Parameters
+        ----------
+        mu : ndarray
+            Fitted values, rows in engine order.
+        """
         mu = np.asarray(mu, dtype=float)
         self._check_covariate(mu)
         self._v = mu
@@ -385,11 +567,24 @@ class _CovariateVarFunc(VarFunc):
 
 
 class VarPower(_CovariateVarFunc):
-    """``Var(e) = sigma^2 |v|^(2 delta)``; ``form="~ fitted"`` (default) uses the
-    fitted values.
+    """SD a power of a covariate (nlme's ``varPower``).
 
-    ``fixed=True`` holds ``value=``; a number (or a dict per stratum) given as
-    ``fixed=`` is the value to hold, nlme's convention (``fixed=1.0`` is power 1)."""
+    ``Var(e_j) = sigma^2 |v_j|^(2 delta)``; ``form="~ fitted"`` (the default) uses the
+    fitted values as the covariate, iterated to self-consistency.  The parameter
+    ``delta`` is reported as ``power``, or, with ``form="~ v | s"``, one power per
+    stratum (named by the stratum; no reference stratum).
+
+    Parameters
+    ----------
+    value : float or dict, optional
+        Starting power (default 0), or a dict ``{stratum: power}``.
+    form : str
+        ``"~ v"``, ``"~ v | s"``, ``"~ fitted"`` or ``"~ fitted | s"``.  The covariate
+        must not be zero (use :class:`VarConstPower` then).
+    fixed : bool, float or dict, optional
+        ``True`` holds ``value=``; a number (or a dict per stratum) is the power to
+        hold, nlme's convention (``fixed=1.0`` is power 1, not a flag).
+    """
 
     _pnames = ("power",)
     _defaults = (0.0,)
@@ -405,7 +600,21 @@ class VarPower(_CovariateVarFunc):
 
 
 class VarExp(_CovariateVarFunc):
-    """``Var(e) = sigma^2 exp(2 delta v)``."""
+    """SD exponential in a covariate (nlme's ``varExp``).
+
+    ``Var(e_j) = sigma^2 exp(2 delta v_j)``; the parameter ``delta`` is reported as
+    ``expon`` (or one per stratum with ``form="~ v | s"``).  The covariate may be zero
+    or negative.
+
+    Parameters
+    ----------
+    value : float or dict, optional
+        Starting value (default 0), or a dict per stratum.
+    form : str
+        ``"~ v"``, ``"~ v | s"`` or ``"~ fitted"`` (the default).
+    fixed : bool, float or dict, optional
+        ``True`` holds ``value=``; a number (or dict) is the value to hold, as in nlme.
+    """
 
     _pnames = ("expon",)
     _defaults = (0.0,)
@@ -415,9 +624,21 @@ class VarExp(_CovariateVarFunc):
 
 
 class VarConstPower(_CovariateVarFunc):
-    """``Var(e) = sigma^2 (c + |v|^delta)^2``; unconstrained ``(log c, delta)``,
-    defaults ``c = 0.1``, ``delta = 0``.  ``value``/``fixed`` take ``(const, power)``
-    on the natural scale."""
+    """SD a constant plus a power of a covariate (nlme's ``varConstPower``).
+
+    ``Var(e_j) = sigma^2 (c + |v_j|^delta)^2`` with ``c > 0``; reported as ``const`` and
+    ``power`` (names suffixed ``.stratum`` with ``form="~ v | s"``).  The optimizer works
+    on ``(log c, delta)``, starting at ``c = 0.1``, ``delta = 0``.
+
+    Parameters
+    ----------
+    value : sequence of two floats or dict, optional
+        Starting ``(const, power)`` on the natural scale, or a dict per stratum.
+    form : str
+        ``"~ v"``, ``"~ v | s"`` or ``"~ fitted"`` (the default).
+    fixed : bool, sequence or dict, optional
+        ``True`` holds ``value=``; ``(const, power)`` (or a dict) is the value to hold.
+    """
 
     _pnames = ("const", "power")
     _defaults = (np.log(0.1), 0.0)
@@ -436,8 +657,17 @@ class VarConstPower(_CovariateVarFunc):
 
 
 class VarComb(VarFunc):
-    """Product of variance functions; parameters concatenated, reported names
-    prefixed ``A.``, ``B.``, ..."""
+    """Product of variance functions (nlme's ``varComb``).
+
+    The SD multipliers multiply (the log-weights add); the parameters are concatenated
+    in the given order and reported with the prefixes ``A.``, ``B.``, ... as nlme does,
+    e.g. ``A.Female``, ``B.power``.
+
+    Parameters
+    ----------
+    *varfuncs : VarFunc
+        Two or more variance functions.
+    """
 
     def __init__(self, *varfuncs):
         if len(varfuncs) < 2 or not all(isinstance(v, VarFunc) for v in varfuncs):
@@ -448,6 +678,15 @@ class VarComb(VarFunc):
         self._initialized = False
 
     def initialize(self, data, eval_env=None):
+        """Initialize every component on the model frame.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+            Model-frame rows in engine order.
+        eval_env : patsy.EvalEnvironment, optional
+            Namespace for covariate expressions.
+        """
         for v in self.parts:
             v.initialize(data, eval_env)
         self._sizes = [v.n_params for v in self.parts]
@@ -455,24 +694,70 @@ class VarComb(VarFunc):
 
     @property
     def n_params(self):
+        """Number of free parameters of all components."""
         return sum(v.n_params for v in self.parts)
 
     def start(self):
+        """Starting values of all components' free parameters, concatenated.
+
+        Returns
+        -------
+        ndarray
+        """
         return np.concatenate([v.start() for v in self.parts])
 
     def param_names(self):
+        """Free parameter names, prefixed ``A.``, ``B.``, ...
+
+        Returns
+        -------
+        list of str
+        """
         return [f"{chr(65 + i)}.{n}" for i, v in enumerate(self.parts) for n in v.param_names()]
 
     def _split(self, theta):
         return np.split(np.asarray(theta, dtype=float), np.cumsum(self._sizes)[:-1])
 
     def log_weights(self, theta):
+        """Sum of the components' log-weights.
+
+        Parameters
+        ----------
+        theta : array_like
+            Free parameters of all components, concatenated.
+
+        Returns
+        -------
+        ndarray
+        """
         return sum(v.log_weights(t) for v, t in zip(self.parts, self._split(theta)))
 
     def weights(self, theta):
+        """Product of the components' weights.
+
+        Parameters
+        ----------
+        theta : array_like
+            Free parameters of all components, concatenated.
+
+        Returns
+        -------
+        ndarray
+        """
         return np.exp(self.log_weights(theta))
 
     def coefficients(self, theta=None):
+        """All components' reported parameters, prefixed ``A.``, ``B.``, ...
+
+        Parameters
+        ----------
+        theta : array_like, optional
+            Free parameters of all components; default the starting values.
+
+        Returns
+        -------
+        pandas.Series
+        """
         theta = self.start() if theta is None else theta
         out = []
         for i, (v, t) in enumerate(zip(self.parts, self._split(theta))):
@@ -482,9 +767,22 @@ class VarComb(VarFunc):
         return pd.concat(out)
 
     def set_fitted(self, mu):
+        """Pass the fitted values to the components that use them.
+
+        Parameters
+        ----------
+        mu : ndarray
+            Fitted values, rows in engine order.
+        """
         for v in self.parts:
             if v.uses_fitted:
                 v.set_fitted(mu)
 
     def describe(self):
+        """One-line description for summaries.
+
+        Returns
+        -------
+        str
+        """
         return "VarComb(" + ", ".join(v.describe() for v in self.parts) + ")"
