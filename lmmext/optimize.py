@@ -296,6 +296,7 @@ def _escape_saddle(f, x, lower):
 
 def _newton_polish(f, x, lower, H=None, steps=4):
     """Newton steps from x; ``H`` is the free parameters' Hessian at x if known."""
+    moved = False
     for _ in range(steps):
         free = ~_at_lower(x, lower)
         if not free.any():
@@ -303,6 +304,7 @@ def _newton_polish(f, x, lower, H=None, steps=4):
         g = f.grad(x)[free]
         if np.max(np.abs(g)) < 1e-9:
             break
+        stale = H is not None and moved
         if H is None or H.shape[0] != free.sum():
             H = f.hessian(x)[np.ix_(free, free)]
         try:
@@ -312,6 +314,14 @@ def _newton_polish(f, x, lower, H=None, steps=4):
         step = np.linalg.solve(c.T, np.linalg.solve(c, g))
         if np.max(np.abs(step)) < 1e-8:
             break                         # already at the optimum to working precision
+        if stale:
+            # the previous Hessian says the step is not negligible: refresh it
+            H = f.hessian(x)[np.ix_(free, free)]
+            try:
+                c = np.linalg.cholesky(H)
+            except np.linalg.LinAlgError:
+                break
+            step = np.linalg.solve(c.T, np.linalg.solve(c, g))
         f0 = f.value(x)
         improved = False
         for scale in (1.0, 0.5, 0.25):
@@ -324,7 +334,7 @@ def _newton_polish(f, x, lower, H=None, steps=4):
                 break
         if not improved:
             break
-        H = None                          # x moved: the next step needs a new Hessian
+        moved = True                      # H is from the previous point now
     return f.best_x if f.best_x is not None else x
 
 
