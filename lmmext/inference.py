@@ -278,6 +278,12 @@ class Satterthwaite:
         L = np.atleast_2d(np.asarray(L, dtype=float))
         VL = L @ self.Phi @ L.T
         d, P = np.linalg.eigh((VL + VL.T) / 2)
+        if np.ptp(d) <= 1e-8 * d.max() and np.allclose(VL, d.mean() * np.eye(len(d)),
+                                                    atol=1e-8 * d.max()):
+            # VL is a multiple of I (e.g. nlme's sequential contrasts, rows of the
+            # Cholesky factor): every basis is an eigenbasis, and Fai-Cornelius' df
+            # depend on which; take the contrast rows themselves, not rounding noise
+            P = np.eye(len(d))
         keep = d > d.max() * 1e-10
         d, P = d[keep], P[:, keep]
         q = d.size

@@ -45,7 +45,12 @@ def test_nlme_anova_tables_with_satterthwaite_df(case, kind, fits):
     for row in ref:
         g = got[normalize_name(row["term"])]
         assert g["numDF"] == row["NumDF"]
-        assert g["denDF"] == pytest.approx(row["DenDF"], rel=1e-3)
+        # sequential contrasts have L Phi L' = I, so for a multi-df term Fai-Cornelius'
+        # df depend on the eigenbasis: R's eigen() picks one from rounding noise, we
+        # use the contrast rows; observed up to 1.1e-3 apart (D11 treatment: 24.175
+        # vs 24.202), so multi-df sequential rows get 2e-3
+        tol = 2e-3 if kind == "sequential" and row["NumDF"] > 1 else 1e-3
+        assert g["denDF"] == pytest.approx(row["DenDF"], rel=tol)
         assert g["F-value"] == pytest.approx(row["F"], rel=1e-4)
 
 
