@@ -515,8 +515,10 @@ class CorStruct:
             C = self._corr_stack(nat, g.geom)
             dC = None
             if jacobian and self.n_params:
-                dC = central_differences(
-                    lambda t: self._corr_stack(self._natural_for(t), g.geom), theta, 1e-6)
+                dC = self._corr_jacobian(theta, g.geom, C)
+                if dC is None:
+                    dC = central_differences(
+                        lambda t: self._corr_stack(self._natural_for(t), g.geom), theta, 1e-6)
             out.append((C, dC))
         return out
 
@@ -636,6 +638,11 @@ class CorStruct:
         """Data-dependent parameter setup (bounds, defaults); sets ``_nat0``/``_theta0``."""
         self._theta0 = np.asarray(self._from_natural(self._nat0), dtype=float)
 
+    def _corr_jacobian(self, theta, geom, C):
+        """Analytic ``dC/dtheta`` (``(k, P, n, n)``) where a structure provides it;
+        ``None``: central differences of :meth:`_corr_stack`."""
+        return None
+
     # -- to be provided by subclasses ----------------------------------------------------
     def _names(self, k):
         raise NotImplementedError
@@ -739,6 +746,15 @@ class _MarkovCor(_PositionCor):
 
     def _corr_stack(self, nat, geom):
         return np.power(nat[0], geom)
+
+    def _corr_jacobian(self, theta, geom, C):
+        # d phi^d / d theta = d phi^(d-1) dphi/dtheta
+        phi = float(self._natural_for(theta)[0])
+        h = 1e-6 * max(1.0, abs(float(theta[0])))
+        dphi = (self._natural_for(theta + h)[0] - self._natural_for(theta - h)[0]) / (2 * h)
+        if phi == 0.0:
+            return (dphi * (geom == 1))[None]
+        return (dphi * geom * C / phi)[None]
 
 
 class CorAR1(_MarkovCor):

@@ -251,7 +251,7 @@ class UnitAlgebra:
         if n_cor:
             g_cor = np.zeros(n_cor)
             for Qp, (_, dC) in zip(Qpat, cor):
-                g_cor -= 0.5 * np.tensordot(dC, Qp, axes=([1, 2, 3], [0, 1, 2]))
+                g_cor -= 0.5 * (dC.reshape(len(dC), -1) @ Qp.reshape(-1))
             grad.extend(g_cor)
         if n_var:
             grad.extend(vf.log_weights_jacobian(th_var) @ s_row)

@@ -288,6 +288,7 @@ class ProfiledLikelihood:
                 and (log_w is None or np.array_equal(cached[1], log_w))):
             return cached[2], log_w, cached[3]
         At, log_w, logdet_C = self.whitened(theta_cor, theta_var)
+        self._whitened_rows = At          # for the score of the variance parameters
         if not self.levels:
             S = At.T @ At
         else:
@@ -345,7 +346,8 @@ class ProfiledLikelihood:
               - 0.5 * logdet_C - 0.5 * logdet_M - (0.5 * logdet_X if self.reml else 0.0))
         beta_s = solve_triangular(R.T, c, lower=False)
         if gradient:
-            return ll, self._re_gradient(re_theta[0], factors[0], *last, R, beta_s, sigma2)
+            return ll, self._schur_gradient(re_theta[0], theta_var, factors[0], *last, R,
+                                            beta_s, sigma2)
         if not keep:
             return ll
         return Evaluation(ll, beta_s / self.xscale, sigma2, q, R, log_w, logdet_C,
@@ -355,11 +357,37 @@ class ProfiledLikelihood:
         return self.evaluate(theta)
 
     @property
-    def re_only_single_level(self):
-        """One random-effects level and no free variance or correlation parameters: the
-        whitened cross-products are constant and the gradient comes from Henderson's
-        equations (:meth:`_re_gradient`)."""
-        return len(self.levels) == 1 and self._sizes[-1] == 0 and self._sizes[-2] == 0
+    def schur_gradient(self):
+        """One random-effects level and no correlation structure: the gradient comes from
+        the elimination itself (:meth:`_schur_gradient`), no per-unit dense algebra."""
+        return len(self.levels) == 1 and self.corstruct is None
+
+    def _schur_gradient(self, theta, theta_var, L, chol, K, R_X, beta_s, sigma2):
+        """Score for one random-effects level with (diagonal) variance weights.
+
+        Random effects: see the formula below.  Variance parameters: with diagonal
+        ``Lambda = W^-2`` the score is ``sum_a g_a s_a`` (``g = d log w``) with
+        ``s_a = Q_aa / w_a^2 = 1 - |t_a|^2 - f_a' (X'V~^-1X)^-1 f_a [REML] - e_a^2 /
+        sigma^2`` in whitened rows: ``t_a = chol^-1 L' z_a``, ``f_a = x_a - t_a' K_x``,
+        ``e_a = y_a - x_a beta - t_a' (K_y - K_x beta)`` -- per row ``O(q^2 + p^2)``.
+        """
+        grad, cinvT, Hinv = self._re_gradient(theta, L, chol, K, R_X, beta_s, sigma2)
+        vf = self.varfunc
+        if vf is None or vf.n_params == 0:
+            return grad
+        p, q = self.p, self.levels[0].q
+        At = self._whitened_rows
+        codes = self.levels[0].codes
+        Z, X, y = At[:, :q], At[:, q:q + p], At[:, q + p]
+        B = np.matmul(cinvT.transpose(0, 2, 1), L.T)        # chol^-1 L' per group
+        t = np.einsum("nab,nb->na", B[codes], Z)
+        Kx, Ky = K[:, :, :p], K[:, :, p]
+        f = X - np.einsum("na,nap->np", t, Kx[codes])
+        e = (y - X @ beta_s) - np.einsum("na,na->n", t, (Ky - Kx @ beta_s)[codes])
+        s_row = 1.0 - (t * t).sum(axis=1) - e * e / sigma2
+        if self.reml:
+            s_row -= np.einsum("np,pk,nk->n", f, Hinv, f)
+        return np.concatenate([grad, vf.log_weights_jacobian(theta_var) @ s_row])
 
     def _re_gradient(self, theta, L, chol, K, R_X, beta_s, sigma2):
         """Gradient for one random-effects level, from the stored elimination.
@@ -377,12 +405,13 @@ class ProfiledLikelihood:
         A = (chol.shape[0] * np.eye(chol.shape[1])
              - np.tensordot(cinvT, cinvT, axes=([0, 2], [0, 2]))    # sum of M_g^-1
              - np.tensordot(v, v, axes=([0], [0])) / sigma2)
+        Hinv = cho_solve((R_X, True), np.eye(p))
         if self.reml:
             E = cinvT @ Kx                                          # M_g^-1 L' Z~' X~
-            Hinv = cho_solve((R_X, True), np.eye(p))
             A -= np.tensordot(E @ Hinv, E, axes=([0, 2], [0, 2]))
-        return np.array([-np.trace(A @ solve_triangular(L, dL, lower=True))
+        grad = np.array([-np.trace(A @ solve_triangular(L, dL, lower=True))
                          for dL in self.levels[0].factor_jacobian(theta)])
+        return grad, cinvT, Hinv
 
     @property
     def analytic(self):
@@ -398,7 +427,7 @@ class ProfiledLikelihood:
     def value_and_gradient(self, theta):
         """``(loglik, d loglik / d theta)``: from the elimination itself for one
         random-effects level without residual parameters, else by :mod:`lmmext.gradient`."""
-        if self.re_only_single_level:
+        if self.schur_gradient:
             return self.evaluate(theta, gradient=True)
         with np.errstate(divide="raise", invalid="raise", over="raise"):
             return self.analytic.value_and_gradient(theta)
@@ -406,7 +435,7 @@ class ProfiledLikelihood:
     @property
     def has_gradient(self):
         """Whether :meth:`value_and_gradient` is available (else finite differences)."""
-        return self.re_only_single_level or self.analytic is not None
+        return self.schur_gradient or self.analytic is not None
 
     # -- quantities at the optimum ------------------------------------------------------
     def cov_beta(self, ev):

@@ -38,7 +38,7 @@ def _fit(fn, *args, **kw):
 def test_random_effects_only_score(data, method, random):
     fit = _fit(lmmext.lme, "distance ~ age + Sex", data=data("Orthodont"), random=random,
                method=method)
-    assert fit._state.engine.re_only_single_level
+    assert fit._state.engine.schur_gradient
     _check(fit)
 
 
