@@ -35,12 +35,12 @@ _CH_A, _CH_B = 0.457, 0.494
 class VariogramResult(pd.DataFrame):
     """Semivariogram of residuals (nlme's ``Variogram`` object): a DataFrame.
 
-    Columns
-    -------
-    variog : semivariogram value of the distance class
-    dist : median distance of the pairs in the class
-    n_pairs : number of residual pairs in the class (nlme's ``n.pairs``; 1 per row
-        when ``collapse="none"``)
+    Its columns are
+
+    * ``variog``: the semivariogram value of the distance class;
+    * ``dist``: the median distance of the pairs in the class;
+    * ``n_pairs``: the number of residual pairs in the class (nlme's ``n.pairs``; 1 per
+      row when ``collapse="none"``).
 
     Attributes
     ----------
@@ -67,11 +67,12 @@ class VariogramResult(pd.DataFrame):
 class ACFResult(pd.DataFrame):
     """Empirical autocorrelation of within-group residuals (nlme's ``ACF`` object).
 
-    Columns
-    -------
-    lag : 0, 1, ..., maxLag
-    ACF : autocorrelation at the lag
-    n_pairs : number of residual pairs at the lag (nlme's ``attr(, "n.used")``)
+    A DataFrame with the columns
+
+    * ``lag``: 0, 1, ..., ``maxLag``;
+    * ``ACF``: the autocorrelation at the lag;
+    * ``n_pairs``: the number of residual pairs at the lag (nlme's
+      ``attr(, "n.used")``).
     """
 
     @property

@@ -332,7 +332,7 @@ def henderson(y, X, Z, G=None, R=None, *, lambda_=None, A=None, compute_C=True):
         are in units of ``sigma_e^2`` and ``blue_se`` in units of ``sigma_e``; BLUE,
         BLUP and ``reliability`` are the same as in the G/R form.
     A : array_like or scipy.sparse matrix, shape (q, q), optional, keyword-only
-        Relationship matrix of the lambda_ form (default identity); symmetric positive
+        Relationship matrix of the ``lambda_`` form (default identity); symmetric positive
         definite.  Only with ``lambda_``.
     compute_C : bool, default True, keyword-only
         Compute the full inverse ``C`` ((p + q) x (p + q), dense).  With False only the
@@ -348,8 +348,8 @@ def henderson(y, X, Z, G=None, R=None, *, lambda_=None, A=None, compute_C=True):
     ------
     ValueError
         Non-conformable shapes, NaN or infinite values, G/R/A not symmetric or not
-        positive definite, X rank deficient, lambda_ not positive, both or neither of
-        the G/R and lambda_ forms given.
+        positive definite, X rank deficient, ``lambda_`` not positive, both or neither
+        of the G/R and ``lambda_`` forms given.
 
     Notes
     -----
@@ -444,9 +444,9 @@ class HendersonResult:
     rhs : numpy.ndarray
         The right-hand side ``[X'R^-1y, Z'R^-1y]``.
     G : numpy.ndarray or scipy.sparse matrix
-        The covariance of the random effects used; ``A / lambda_`` in the lambda_ form.
+        The covariance of the random effects used; ``A / lambda_`` in the ``lambda_`` form.
     lambda_ : float or None
-        The variance ratio of the lambda_ form (None for the G/R form).
+        The variance ratio of the ``lambda_`` form (None for the G/R form).
     nobs : int
         Number of observations.
     """
@@ -502,7 +502,7 @@ class HendersonResult:
 
     @property
     def var_blup(self):
-        """``var(blup) = G - C_ZZ`` (q x q); ``A / lambda_ - C_ZZ`` in the lambda_ form."""
+        """``var(blup) = G - C_ZZ`` (q x q); ``A / lambda_ - C_ZZ`` in the ``lambda_`` form."""
         G = self.G.toarray() if sp.issparse(self.G) else self.G
         return G - self.pev
 

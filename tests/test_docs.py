@@ -50,9 +50,21 @@ def test_api_page_documents_every_public_name(html):
     assert text.count('class="field-list') >= 10
 
 
+def test_diagnostics_page_draws_every_plot_function(html):
+    """Each plot function of lmmext.plots draws a figure of the diagnostics page."""
+    from lmmext import plots
+    source = (DOCS / "diagnostics.rst").read_text(encoding="utf-8")
+    blocks = re.findall(r"^\.\. plot::\n((?:\n|   .*\n)+)", source, flags=re.M)
+    code = "".join(blocks)
+    for name in plots.__all__:
+        assert f"lmmext.{name}(" in code, f"no figure of docs/diagnostics.rst uses {name}"
+    text = (html / "diagnostics.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'<img [^>]*src="[^"]+\.png"', text)) >= len(blocks) >= 7
+
+
 def test_plots_are_generated(html):
     pages = ["examples/orthodont.html", "examples/lactase.html", "examples/ratpup.html",
-             "examples/sires.html"]
+             "examples/sires.html", "examples/henderson.html", "diagnostics.html"]
     for page in pages:
         text = (html / page).read_text(encoding="utf-8")
         images = re.findall(r'<img [^>]*src="([^"]+\.png)"', text)
