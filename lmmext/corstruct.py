@@ -638,6 +638,11 @@ class CorStruct:
         """Data-dependent parameter setup (bounds, defaults); sets ``_nat0``/``_theta0``."""
         self._theta0 = np.asarray(self._from_natural(self._nat0), dtype=float)
 
+    def positive_definite(self, theta):
+        """True when every block's correlation matrix is positive definite by
+        construction at ``theta`` (no numerical check needed)."""
+        return False
+
     def _corr_jacobian(self, theta, geom, C):
         """Analytic ``dC/dtheta`` (``(k, P, n, n)``) where a structure provides it;
         ``None``: central differences of :meth:`_corr_stack`."""
@@ -746,6 +751,10 @@ class _MarkovCor(_PositionCor):
 
     def _corr_stack(self, nat, geom):
         return np.power(nat[0], geom)
+
+    def positive_definite(self, theta):
+        # phi^|t_j - t_k| with distinct positions (checked) and |phi| < 1
+        return abs(float(self._natural_for(theta)[0])) < 1.0 - 1e-8
 
     def _corr_jacobian(self, theta, geom, C):
         # d phi^d / d theta = d phi^(d-1) dphi/dtheta

@@ -167,13 +167,14 @@ class UnitAlgebra:
         log_w = vf.log_weights(th_var) if vf is not None else np.zeros(N)
         inv_w = np.exp(-log_w)
         cor = cs.dense_correlations(th_cor, jacobian=True) if cs is not None else []
-        for C, _ in cor:
+        for C, _ in ([] if cs is None or cs.positive_definite(th_cor) else cor):
             # feasible only where the correlation itself is positive definite, as in the
             # whitening route (V~ alone may still be, e.g. with a random intercept); a
             # pivot at rounding level is a singular matrix
             pivots = np.diagonal(np.linalg.cholesky(C), axis1=1, axis2=2)
             if not pivots.min() > 1e-7:
                 raise FloatingPointError("a correlation matrix is singular")
+        unweighted = vf is None
         factors = [lev.factor(t) for lev, t in zip(eng.levels, re_theta)]
         D = [L @ L.T for L in factors]
 
@@ -188,8 +189,11 @@ class UnitAlgebra:
             idx = np.arange(n)
             Lam[:, idx, idx] = iw * iw
             for gi, e in self._cor_entries(s):
-                iwb = e.inv_w(iw)
-                e.put(Lam, cor[gi][0][e.pattern] * iwb[:, :, None] * iwb[:, None, :])
+                Cb = cor[gi][0][e.pattern]
+                if not unweighted:
+                    iwb = e.inv_w(iw)
+                    Cb *= iwb[:, :, None] * iwb[:, None, :]
+                e.put(Lam, Cb)
             V = Lam.copy()
             for Z, mask, Dk in zip(b.Z, b.masks, D):
                 ZDZ = np.matmul(Z @ Dk, Z.transpose(0, 2, 1))
@@ -240,8 +244,11 @@ class UnitAlgebra:
             if n_cor:
                 iw = inv_w[b.rows]
                 for gi, e in self._cor_entries(s):
-                    iwb = e.inv_w(iw)
-                    e.sum_by_pattern(e.take(Q) * iwb[:, :, None] * iwb[:, None, :], Qpat[gi])
+                    Qb = e.take(Q)
+                    if not unweighted:
+                        iwb = e.inv_w(iw)
+                        Qb = Qb * iwb[:, :, None] * iwb[:, None, :]
+                    e.sum_by_pattern(Qb, Qpat[gi])
 
         grad = []
         for lev, t, L, Tk in zip(eng.levels, re_theta, factors, T):

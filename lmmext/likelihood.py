@@ -380,13 +380,13 @@ class ProfiledLikelihood:
         codes = self.levels[0].codes
         Z, X, y = At[:, :q], At[:, q:q + p], At[:, q + p]
         B = np.matmul(cinvT.transpose(0, 2, 1), L.T)        # chol^-1 L' per group
-        t = np.einsum("nab,nb->na", B[codes], Z)
+        t = np.matmul(B[codes], Z[:, :, None])[:, :, 0]
         Kx, Ky = K[:, :, :p], K[:, :, p]
-        f = X - np.einsum("na,nap->np", t, Kx[codes])
-        e = (y - X @ beta_s) - np.einsum("na,na->n", t, (Ky - Kx @ beta_s)[codes])
+        e = (y - X @ beta_s) - (t * (Ky - Kx @ beta_s)[codes]).sum(axis=1)
         s_row = 1.0 - (t * t).sum(axis=1) - e * e / sigma2
         if self.reml:
-            s_row -= np.einsum("np,pk,nk->n", f, Hinv, f)
+            f = X - np.matmul(t[:, None, :], Kx[codes])[:, 0]
+            s_row -= ((f @ Hinv) * f).sum(axis=1)
         return np.concatenate([grad, vf.log_weights_jacobian(theta_var) @ s_row])
 
     def _re_gradient(self, theta, L, chol, K, R_X, beta_s, sigma2):
