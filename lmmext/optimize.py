@@ -294,6 +294,15 @@ def _escape_saddle(f, x, lower):
     return best, H
 
 
+def _newton_step(H, g):
+    """``H^-1 g`` by Cholesky, or None where ``H`` is not positive definite."""
+    try:
+        c = np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return None
+    return np.linalg.solve(c.T, np.linalg.solve(c, g))
+
+
 def _newton_polish(f, x, lower, H=None, steps=4):
     """Newton steps from x; ``H`` is the free parameters' Hessian at x if known."""
     moved = False
@@ -307,21 +316,15 @@ def _newton_polish(f, x, lower, H=None, steps=4):
         stale = H is not None and moved
         if H is None or H.shape[0] != free.sum():
             H = f.hessian(x)[np.ix_(free, free)]
-        try:
-            c = np.linalg.cholesky(H)
-        except np.linalg.LinAlgError:
-            break
-        step = np.linalg.solve(c.T, np.linalg.solve(c, g))
-        if np.max(np.abs(step)) < 1e-8:
-            break                         # already at the optimum to working precision
+        step = _newton_step(H, g)
+        if step is None or np.max(np.abs(step)) < 1e-8:
+            break                         # not convex here, or already at the optimum
         if stale:
             # the previous Hessian says the step is not negligible: refresh it
             H = f.hessian(x)[np.ix_(free, free)]
-            try:
-                c = np.linalg.cholesky(H)
-            except np.linalg.LinAlgError:
+            step = _newton_step(H, g)
+            if step is None:
                 break
-            step = np.linalg.solve(c.T, np.linalg.solve(c, g))
         f0 = f.value(x)
         improved = False
         for scale in (1.0, 0.5, 0.25):
