@@ -236,8 +236,10 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
             x, H = f.best_x, None
         x = _newton_polish(f, x, lower, H)
         methods.append("Newton")
-    for _ in range(5):
-        x, kinked = _kink_polish(f, x, lower)
+    # kinks come only from criteria that are not differentiable, which are optimized
+    # with finite differences; an analytic gradient means a smooth criterion
+    for _ in range(5 if value_and_grad is None else 0):
+        x, kinked = _kink_polish(f, x, lower, tol=gfail)
         if not kinked:
             break
         methods.append("kink search")
@@ -367,10 +369,7 @@ def _kink_polish(f, x, lower, rel=1e-4, tol=1e-3):
     """
     x = np.array(x, dtype=float)
     moved = []
-    g = f.grad(x) if f.value_and_grad is not None else None
     for i in np.flatnonzero(~_at_lower(x, lower)):
-        if g is not None and abs(g[i]) < tol:
-            continue                # an analytic derivative this small: smooth there
         s0 = _fine_slope(f, x, i, x[i])
         if abs(s0) < tol:
             continue
