@@ -37,6 +37,8 @@ from scipy.linalg import solve_triangular
 from scipy.special import expit, logit
 
 from .formula import eval_covariate, parse_struct_form
+from .natural_scale import ApVarScale
+from .optimize import central_differences
 
 __all__ = ["CorStruct", "CorAR1", "CorCAR1", "CorARMA", "CorCompSymm", "CorSymm",
            "CorExp", "CorGaus", "CorLin", "CorRatio", "CorSpher"]
@@ -200,7 +202,7 @@ def _as_vector(value, what):
 # ---------------------------------------------------------------------------------
 # base class
 # ---------------------------------------------------------------------------------
-class CorStruct:
+class CorStruct(ApVarScale):
     """Base class of the correlation structures (nlme's ``corStruct``).
 
     Parameters
@@ -333,57 +335,6 @@ class CorStruct:
         """Names of the free unconstrained parameters (empty when fixed)."""
         return [] if self.fixed else list(self._free_names())
 
-    # -- nlme's natural scale for apVar / intervals (identity unless overridden) ----
-    def apvar_params(self, theta):
-        """Free parameters on the scale nlme's apVar (and ``intervals``) uses.
-
-        Parameters
-        ----------
-        theta : array_like
-            Free parameters on the unconstrained scale.
-
-        Returns
-        -------
-        ndarray
-        """
-        return np.asarray(theta, dtype=float)
-
-    def apvar_theta(self, nat):
-        """Inverse of :meth:`apvar_params`.
-
-        Parameters
-        ----------
-        nat : array_like
-            Parameters on apVar's scale.
-
-        Returns
-        -------
-        ndarray
-        """
-        return np.asarray(nat, dtype=float)
-
-    def apvar_names(self):
-        """Names of the parameters on apVar's scale.
-
-        Returns
-        -------
-        list of str
-        """
-        return self.param_names()
-
-    def apvar_report(self, nat):
-        """Reported values at apVar-scale parameters, for ``intervals``.
-
-        Parameters
-        ----------
-        nat : array_like
-            Parameters on apVar's scale.
-
-        Returns
-        -------
-        pandas.Series
-        """
-        return self.coefficients(self.apvar_theta(nat))
 
     # |theta| beyond this on the transformed scales puts the natural value at its
     # bound (e.g. |phi| > 0.99999)
@@ -508,7 +459,6 @@ class CorStruct:
             derivatives with respect to the ``k`` free unconstrained parameters (central
             differences of this cheap map; ``None`` unless ``jacobian``).
         """
-        from .optimize import central_differences
         nat = self._natural_for(theta)
         out = []
         for g in self.dense_layout():

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from .formula import eval_covariate, parse_struct_form
+from .natural_scale import ApVarScale
+from .optimize import central_differences
 
 __all__ = ["VarFunc", "VarFixed", "VarIdent", "VarPower", "VarExp",
            "VarConstPower", "VarComb"]
@@ -67,7 +69,7 @@ def _stratum_labels(data, names, what):
     return labels, levels
 
 
-class VarFunc:
+class VarFunc(ApVarScale):
     """Base class of the variance functions (nlme's ``varFunc``).
 
     A variance function sets ``Var(e_j) = sigma^2 / w_j^2``; the engine multiplies the
@@ -154,7 +156,6 @@ class VarFunc:
     def log_weights_jacobian(self, theta):
         """``(k, N)`` derivatives of ``log w`` with respect to the free parameters
         (central differences of this cheap map)."""
-        from .optimize import central_differences
         return central_differences(self.log_weights, theta, 1e-6)
 
     def coefficients(self, theta=None):
@@ -175,58 +176,6 @@ class VarFunc:
         self._check_init()
         full = self._full(self.start() if theta is None else theta)
         return pd.Series(self._natural(full), index=list(self._names), dtype=float)
-
-    # -- nlme's natural scale for apVar / intervals (identity unless overridden) ----
-    def apvar_params(self, theta):
-        """Free parameters on the scale nlme's apVar (and ``intervals``) uses.
-
-        Parameters
-        ----------
-        theta : array_like
-            Free parameters on the unconstrained scale.
-
-        Returns
-        -------
-        ndarray
-        """
-        return np.asarray(theta, dtype=float)
-
-    def apvar_theta(self, nat):
-        """Inverse of :meth:`apvar_params`.
-
-        Parameters
-        ----------
-        nat : array_like
-            Parameters on apVar's scale.
-
-        Returns
-        -------
-        ndarray
-        """
-        return np.asarray(nat, dtype=float)
-
-    def apvar_names(self):
-        """Names of the parameters on apVar's scale.
-
-        Returns
-        -------
-        list of str
-        """
-        return self.param_names()
-
-    def apvar_report(self, nat):
-        """Reported values at apVar-scale parameters, for ``intervals``.
-
-        Parameters
-        ----------
-        nat : array_like
-            Parameters on apVar's scale.
-
-        Returns
-        -------
-        pandas.Series
-        """
-        return self.coefficients(self.apvar_theta(nat))
 
     def set_fitted(self, mu):  # pragma: no cover - only covariate functions use it
         """Supply the current fitted values (for covariates ``"~ fitted"``).
