@@ -84,8 +84,8 @@ class _Batch:
 class _CorEntry:
     """The correlation blocks of one pattern group that lie in one batch of units."""
 
-    def __init__(self, batch, pattern, unit, pos, unit_size):
-        self.batch, self.pattern, self.unit, self.pos = batch, pattern, unit, pos
+    def __init__(self, pattern, unit, pos, unit_size):
+        self.pattern, self.unit, self.pos = pattern, unit, pos
         # blocks that are whole units (the usual case) need no scatter by position
         self.whole = pos.shape[1] == unit_size and bool(
             np.all(pos == np.arange(unit_size)))
@@ -132,31 +132,26 @@ class UnitAlgebra:
             self._row_batch[b.rows] = s
             self._row_unit[b.rows] = np.arange(G)[:, None]
             self._row_pos[b.rows] = np.arange(n)[None, :]
-        self._cor_scatter = self._setup_cor_scatter()
+        self._cor_by_batch = self._setup_cor_scatter()
 
     def _setup_cor_scatter(self):
-        """Per correlation pattern group, per batch: which blocks, their pattern index,
-        their unit in the batch and the rows' positions in that unit."""
+        """Per batch, the correlation blocks in it: ``(pattern group index, entry)``
+        with the blocks' pattern index, their unit in the batch and the rows' positions
+        in that unit."""
+        out = [[] for _ in self.batches]
         cs = self.engine.corstruct
-        out = []
         if cs is None:
             return out
-        for g in cs.dense_layout():
+        for gi, g in enumerate(cs.dense_layout()):
             pattern = np.repeat(np.arange(len(g.counts)), g.counts)
             batch = self._row_batch[g.rows[:, 0]]
-            entries = []
             for s in np.unique(batch):
                 sel = np.flatnonzero(batch == s)
                 rows = g.rows[sel]
-                entries.append(_CorEntry(int(s), pattern[sel], self._row_unit[rows[:, 0]],
-                                         self._row_pos[rows], self.batches[s].rows.shape[1]))
-            out.append(entries)
+                out[s].append((gi, _CorEntry(pattern[sel], self._row_unit[rows[:, 0]],
+                                             self._row_pos[rows],
+                                             self.batches[s].rows.shape[1])))
         return out
-
-    def _cor_entries(self, s):
-        """(pattern group index, entry) pairs of the correlation blocks in batch ``s``."""
-        return [(gi, e) for gi, entries in enumerate(self._cor_scatter)
-                for e in entries if e.batch == s]
 
     def value_and_gradient(self, theta):
         """``(loglik, gradient)`` at the unconstrained parameters ``theta``."""
@@ -188,7 +183,7 @@ class UnitAlgebra:
             Lam = np.zeros((G, n, n))
             idx = np.arange(n)
             Lam[:, idx, idx] = iw * iw
-            for gi, e in self._cor_entries(s):
+            for gi, e in self._cor_by_batch[s]:
                 Cb = cor[gi][0][e.pattern]
                 if not unweighted:
                     iwb = e.inv_w(iw)
@@ -206,7 +201,7 @@ class UnitAlgebra:
             Linv = tri_inverse(Lc)
             W = Linv @ b.XY
             S += np.tensordot(W, W, axes=([0, 1], [0, 1]))
-            kept.append((Lam, Linv))
+            kept.append((Lam, Linv, iw))
         try:
             RH = np.linalg.cholesky(S[:p, :p])
         except np.linalg.LinAlgError:
@@ -228,7 +223,7 @@ class UnitAlgebra:
         n_cor = cs.n_params if cs is not None else 0
         s_row = np.zeros(N) if n_var else None
         Qpat = [np.zeros_like(C) for C, _ in cor] if n_cor else None
-        for s, (b, (Lam, Linv)) in enumerate(zip(self.batches, kept)):
+        for s, (b, (Lam, Linv, iw)) in enumerate(zip(self.batches, kept)):
             Vinv = np.matmul(Linv.transpose(0, 2, 1), Linv)
             X, y = b.XY[:, :, :p], b.XY[:, :, p]
             u = np.einsum("gab,gb->ga", Vinv, y - X @ beta_s)
@@ -242,8 +237,7 @@ class UnitAlgebra:
             if n_var:
                 s_row[b.rows] = (Q * Lam).sum(axis=2)
             if n_cor:
-                iw = inv_w[b.rows]
-                for gi, e in self._cor_entries(s):
+                for gi, e in self._cor_by_batch[s]:
                     Qb = e.take(Q)
                     if not unweighted:
                         iwb = e.inv_w(iw)

@@ -288,12 +288,12 @@ class ProfiledLikelihood:
                 and (log_w is None or np.array_equal(cached[1], log_w))):
             return cached[2], log_w, cached[3]
         At, log_w, logdet_C = self.whitened(theta_cor, theta_var)
-        self._whitened_rows = At          # for the score of the variance parameters
         if not self.levels:
             S = At.T @ At
         else:
             S = _batched_crossprod(At, self._plan, self.levels[-1].n_groups)
-        self._cross_cache = (key, log_w, S, logdet_C)
+        # the whitened rows are kept too: the score of the variance parameters uses them
+        self._cross_cache = (key, log_w, S, logdet_C, At)
         return S, log_w, logdet_C
 
     def _evaluate(self, theta, keep, gradient=False):
@@ -376,7 +376,7 @@ class ProfiledLikelihood:
         if vf is None or vf.n_params == 0:
             return grad
         p, q = self.p, self.levels[0].q
-        At = self._whitened_rows
+        At = self._cross_cache[4]                 # rows of the evaluation just made
         codes = self.levels[0].codes
         Z, X, y = At[:, :q], At[:, q:q + p], At[:, q + p]
         B = np.matmul(cinvT.transpose(0, 2, 1), L.T)        # chol^-1 L' per group

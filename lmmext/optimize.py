@@ -76,7 +76,7 @@ class _Counted:
         if key in self._memo:
             return self._memo[key]
         if self.value_and_grad is None:
-            out = self(x), _gradient(self, x)
+            out = self(x), central_differences(self, x)
         else:
             self.n += 1
             self.n_grad += 1
@@ -130,10 +130,6 @@ def central_differences(fun, x, rel=1e-4):
         e[i] = h[i]
         out.append((np.asarray(fun(x + e)) - np.asarray(fun(x - e))) / (2.0 * h[i]))
     return np.array(out, dtype=float)
-
-
-def _gradient(f, x, rel=1e-4):
-    return central_differences(f, x, rel)
 
 
 def hessian(f, x, rel=1e-3, richardson=False):
