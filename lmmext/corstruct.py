@@ -316,7 +316,6 @@ class CorStruct(ApVarScale):
 
         dense = sizes >= 2
         self._bi_rows = np.zeros(0, dtype=np.int64)
-        self._bi_dt = np.zeros(0)
         if self._markov:
             dense &= ~self._setup_bidiagonal()
         self._groups = _group_patterns(starts, sizes, np.flatnonzero(dense), self._pattern_keys())
@@ -429,10 +428,12 @@ class CorStruct(ApVarScale):
         if A.shape[:1] != (self._N,) or A.ndim > 2:
             raise ValueError(f"{self._cls}: whiten expects {self._N} rows, got shape {A.shape}")
         A2 = A.reshape(self._N, -1)
-        out = A2.copy()
         logdet = 0.0
         if self._bi_rows.size:
+            out = np.empty_like(A2)
             logdet += self._whiten_bidiagonal(nat, A2, out)
+        else:
+            out = A2.copy()
         for g in self._groups:
             logdet += self._whiten_group(nat, g, A2, out)
         return out.reshape(A.shape), float(logdet)
@@ -556,8 +557,9 @@ class CorStruct(ApVarScale):
         return logdet
 
     def _setup_bidiagonal(self):
-        """Find blocks with monotone positions; store the rows and position steps of the
-        bidiagonal inverse factor.  Returns a boolean mask of those blocks."""
+        """Find blocks with monotone positions; store, for every row, the position step
+        to its predecessor in the bidiagonal inverse factor (as an index into the distinct
+        steps; index 0 means "no predecessor").  Returns a boolean mask of those blocks."""
         t = self._coords[:, 0]
         blocks, sizes = self._blocks, self._sizes
         same = np.flatnonzero(blocks[1:] == blocks[:-1]) + 1   # rows with a predecessor
@@ -570,19 +572,114 @@ class CorStruct(ApVarScale):
         mono = (sizes >= 2) & ((n_up == sizes - 1) | (n_down == sizes - 1))
         keep = mono[blocks[same]]
         self._bi_rows = same[keep]
-        self._bi_dt = np.abs(d[keep])
+        steps, inverse = np.unique(np.abs(d[keep]), return_inverse=True)
+        self._bi_steps = steps
+        self._bi_step_of_row = np.zeros(self._N, dtype=np.int64)
+        self._bi_step_of_row[self._bi_rows] = inverse.ravel() + 1
         return mono
 
-    def _whiten_bidiagonal(self, nat, A, out):
-        """x~_j = (x_j - r_j x_{j-1}) / sqrt(1 - r_j^2), r_j = phi^dt_j, all rows at once."""
-        phi = float(self._phi(nat))
-        j, dt = self._bi_rows, self._bi_dt
+    def _bidiagonal(self, phi, derivative=False):
+        """Per row ``r = phi^dt`` to the predecessor and ``log v = log(1 - r^2)`` (0 and
+        0 for rows without one), and with ``derivative`` also ``dr/dphi``; computed on
+        the distinct steps only."""
+        dt = self._bi_steps
         r = np.power(phi, dt)
         with np.errstate(divide="ignore"):
             # 1 - phi^(2 dt) without cancellation near |phi| = 1
             log_v = np.log(-np.expm1(2.0 * dt * np.log(abs(phi))))
-        out[j] = (A[j] - r[:, None] * A[j - 1]) * np.exp(-0.5 * log_v)[:, None]
+        k = self._bi_step_of_row
+        out = [np.r_[0.0, r][k], np.r_[0.0, log_v][k]]
+        if derivative:
+            out.append(np.r_[0.0, dt * np.power(phi, dt - 1.0)][k])
+        return out
+
+    @staticmethod
+    def _lag_combine(A, a, b, out=None):
+        """Rows ``a_j A_j + b_j A_{j-1}`` (row 0: ``a_0 A_0``); contiguous slices only."""
+        out = np.empty_like(A) if out is None else out
+        np.multiply(A, a[:, None], out=out)
+        out[1:] += b[1:, None] * A[:-1]
+        return out
+
+    def _whiten_bidiagonal(self, nat, A, out):
+        """x~_j = (x_j - r_j x_{j-1}) / sqrt(1 - r_j^2), r_j = phi^dt_j, all rows at once
+        (rows of other blocks come out unchanged: r = 0 there)."""
+        r, log_v = self._bidiagonal(float(self._phi(nat)))
+        s = np.exp(-0.5 * log_v)
+        self._lag_combine(A, s, -r * s, out=out)
         return float(log_v.sum())
+
+    @property
+    def has_whitening_jacobian(self):
+        """Whether every block is whitened by the bidiagonal (Markov) factor, so that
+        :meth:`whitening_jacobian` and :meth:`whiten_transpose` are available."""
+        return self._markov and not self._groups
+
+    def _banded_phi(self, theta, what):
+        self._require_init(what)
+        if not self.has_whitening_jacobian:
+            raise NotImplementedError(f"{self._cls}: {what} needs every block whitened "
+                                      "by the bidiagonal factor")
+        return float(self._phi(self._natural_for(theta)))
+
+    def whiten_transpose(self, theta, P):
+        """``blockdiag(L_b^-T) P``: the transpose of :meth:`whiten`'s map (banded
+        structures only), for scores that pull a row-wise derivative back through the
+        whitening.
+
+        Parameters
+        ----------
+        theta : array_like
+            Free unconstrained parameters.
+        P : ndarray, shape (N, m)
+
+        Returns
+        -------
+        ndarray, shape (N, m)
+        """
+        r, log_v = self._bidiagonal(self._banded_phi(theta, "whiten_transpose"))
+        s = np.exp(-0.5 * log_v)
+        out = P * s[:, None]
+        out[:-1] -= (r * s)[1:, None] * P[1:]
+        return out
+
+    def whitening_jacobian(self, theta, A, whitened):
+        """Derivatives of the whitened rows with respect to the free parameters (banded
+        structures only).
+
+        Parameters
+        ----------
+        theta : array_like
+            Free unconstrained parameters.
+        A : ndarray, shape (N, m)
+            Rows before whitening, in engine order.
+        whitened : ndarray, shape (N, m)
+            ``whiten(theta, A)[0]``.
+
+        Returns
+        -------
+        dA : list of ndarray (N, m)
+            ``d whiten(theta, A) / d theta_j`` (empty for a fixed structure).
+        dlogdet : ndarray (k,)
+            ``d sum_b log|C_b| / d theta_j``.
+        """
+        # x~_j = (x_j - r x_{j-1}) s with r = phi^dt, s = (1 - r^2)^(-1/2):
+        # dx~_j = (r s^2 x~_j - s x_{j-1}) dr, dr = dt phi^(dt - 1) dphi
+        phi = self._banded_phi(theta, "whitening_jacobian")
+        if not self.n_params:
+            return [], np.zeros(0)
+        r, log_v, dr = self._bidiagonal(phi, derivative=True)
+        dr *= self._dphi(theta, phi)
+        s2 = np.exp(-log_v)
+        dA = np.asarray(whitened, dtype=float) * (r * s2 * dr)[:, None]
+        dA[1:] -= (np.sqrt(s2) * dr)[1:, None] * np.asarray(A, dtype=float)[:-1]
+        return [dA], np.array([float(np.sum(-2.0 * r * dr * s2))])
+
+    def _dphi(self, theta, phi):
+        """``d phi / d theta`` (central differences; the Markov structures override)."""
+        h = 1e-6 * max(1.0, abs(float(theta[0])))
+        t = np.asarray(theta, dtype=float)
+        return float(self._phi(self._natural_for(t + h)) - self._phi(self._natural_for(t - h))) / (2 * h)
 
     def _setup_params(self):
         """Data-dependent parameter setup (bounds, defaults); sets ``_nat0``/``_theta0``."""
@@ -709,11 +806,11 @@ class _MarkovCor(_PositionCor):
     def _corr_jacobian(self, theta, geom, C):
         # d phi^d / d theta = d phi^(d-1) dphi/dtheta
         phi = float(self._natural_for(theta)[0])
-        h = 1e-6 * max(1.0, abs(float(theta[0])))
-        dphi = (self._natural_for(theta + h)[0] - self._natural_for(theta - h)[0]) / (2 * h)
+        dphi = self._dphi(theta, phi)
         if phi == 0.0:
             return (dphi * (geom == 1))[None]
         return (dphi * geom * C / phi)[None]
+
 
 
 class CorAR1(_MarkovCor):
@@ -745,6 +842,10 @@ class CorAR1(_MarkovCor):
     def _link(self, nat):
         return 2.0 * np.arctanh(nat)
 
+    @staticmethod
+    def _dphi(theta, phi):
+        return (1.0 - phi * phi) / 2.0          # d tanh(theta / 2) / d theta
+
 
 class CorCAR1(_MarkovCor):
     """Continuous-time AR(1), ``C_jk = phi^|t_j - t_k|`` with real ``t`` (nlme corCAR1).
@@ -775,6 +876,10 @@ class CorCAR1(_MarkovCor):
 
     def _link(self, nat):
         return logit(nat)
+
+    @staticmethod
+    def _dphi(theta, phi):
+        return phi * (1.0 - phi)                # d expit(theta) / d theta
 
     def at_boundary(self, theta):
         # phi -> 0 is a matter of the time units, not a boundary; phi -> 1 is

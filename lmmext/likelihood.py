@@ -171,6 +171,17 @@ def _batched_crossprod(At, plan, n_units):
     return S
 
 
+def sum_runs(X, plan, n_units):
+    """Sums of the contiguous runs of ``X``'s rows described by ``plan`` (from
+    :func:`size_plan`), one batch per run length (``np.add.reduceat`` costs ~2 us a run)."""
+    if len(plan) == 1 and plan[0][0].shape[1] == 1:
+        return X                                  # every run is one row, in order
+    out = np.empty((n_units,) + X.shape[1:])
+    for rows, uid in plan:
+        out[uid] = X[rows].sum(axis=1)
+    return out
+
+
 def size_plan(codes, n_units):
     """Group the rows of contiguous units by unit size for batched work."""
     starts = np.flatnonzero(np.r_[True, np.diff(codes) != 0])
@@ -182,6 +193,25 @@ def size_plan(codes, n_units):
         plan.append((rows, uid))
     assert len(starts) == n_units
     return plan
+
+
+class _Cells:
+    """Rows grouped into (group, stratum) cells, ordered by group; ``S`` holds each
+    cell's unweighted cross-products, ``row`` one row of each cell, ``n`` their sizes
+    and ``group_bounds`` the first cell of every group."""
+
+    def __init__(self, A, groups, strata):
+        key = groups * (int(strata.max()) + 1) + strata
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        first = np.flatnonzero(np.r_[True, np.diff(key) != 0])
+        self.S = _batched_crossprod(A[order], size_plan(key, first.size), first.size)
+        self.row = order[first]
+        self.n = np.diff(np.r_[first, len(key)]).astype(float)
+        self.n_cells = first.size
+        group = groups[self.row]
+        self.group = group
+        self.group_plan = size_plan(group, int(group[-1]) + 1)
 
 
 class ProfiledLikelihood:
@@ -214,15 +244,18 @@ class ProfiledLikelihood:
         self.xscale = np.where(scale > 0, scale, 1.0)
         self.X = X
         Zs = [lev.Z for lev in self.levels]
-        self.A = np.column_stack(Zs + [X / self.xscale, self.y])
+        # row-major: every pass over the data (whitening, cross-products per group,
+        # scores) works on whole rows
+        self.A = np.ascontiguousarray(np.column_stack(Zs + [X / self.xscale, self.y]))
         offs = np.cumsum([0] + [lev.q for lev in self.levels])
         self.z_offsets = offs
         if self.levels:
             inner = self.levels[-1]
             self._plan = size_plan(inner.codes, inner.n_groups)
-            # parent index of each group of level k within level k-1
-            self._parents = [None] + [
-                self.levels[k - 1].codes[self.levels[k].first_row]
+            # the groups of level k as runs within their parents of level k-1
+            self._parent_plans = [None] + [
+                size_plan(self.levels[k - 1].codes[self.levels[k].first_row],
+                          self.levels[k - 1].n_groups)
                 for k in range(1, len(self.levels))]
         sizes = [lev.n_params for lev in self.levels]
         sizes.append(corstruct.n_params if corstruct is not None else 0)
@@ -280,21 +313,46 @@ class ProfiledLikelihood:
         ``log w`` and ``log|C|``.  They depend on the correlation parameters and the
         weights only, so the last ones are kept: evaluations that change only
         random-effects parameters reuse them.  The key is the weights themselves, not
-        their parameters, so a changed fitted-values covariate is never served stale."""
+        their parameters, so a changed fitted-values covariate is never served stale.
+        With weights constant per stratum and no correlation (VarIdent), the
+        cross-products of every (group, stratum) cell are formed once and rescaled."""
         log_w = self.varfunc.log_weights(theta_var) if self.varfunc is not None else None
         key = np.asarray(theta_cor, dtype=float).tobytes()
         cached = getattr(self, "_cross_cache", None)
         if (cached is not None and cached[0] == key
                 and (log_w is None or np.array_equal(cached[1], log_w))):
             return cached[2], log_w, cached[3]
-        At, log_w, logdet_C = self.whitened(theta_cor, theta_var)
-        if not self.levels:
-            S = At.T @ At
+        cells = self._cells
+        if cells is not None:
+            w2 = np.exp(2.0 * log_w[cells.row])
+            if self.levels:
+                S = sum_runs(cells.S * w2[:, None, None], cells.group_plan,
+                             self.levels[-1].n_groups)
+            else:
+                S = np.tensordot(w2, cells.S, axes=1)
+            At, logdet_C = None, 0.0
         else:
-            S = _batched_crossprod(At, self._plan, self.levels[-1].n_groups)
-        # the whitened rows are kept too: the score of the variance parameters uses them
+            At, log_w, logdet_C = self.whitened(theta_cor, theta_var)
+            if not self.levels:
+                S = At.T @ At
+            else:
+                S = _batched_crossprod(At, self._plan, self.levels[-1].n_groups)
+        # the whitened rows are kept too: the score of the residual parameters uses them
         self._cross_cache = (key, log_w, S, logdet_C, At)
         return S, log_w, logdet_C
+
+    @property
+    def _cells(self):
+        """The (group, stratum) cells of stratum-constant weights without correlation,
+        with their unweighted cross-products (built once), or ``None``."""
+        if not hasattr(self, "_cells_store"):
+            vf = self.varfunc
+            strata = (vf.stratum_codes if vf is not None and vf.n_params and
+                      self.corstruct is None else None)
+            self._cells_store = None if strata is None else _Cells(
+                self.A, self.levels[-1].codes if self.levels else np.zeros(self.N, int),
+                np.asarray(strata, dtype=np.int64))
+        return self._cells_store
 
     def _evaluate(self, theta, keep, gradient=False):
         re_theta, theta_cor, theta_var = self.split(theta)
@@ -314,17 +372,16 @@ class ProfiledLikelihood:
                 idx = np.arange(Mk.shape[1])
                 Mk[:, idx, idx] += 1.0
                 chol = np.linalg.cholesky(Mk)
-                K = np.linalg.solve(chol, L.T @ Szr)
+                cinv = tri_inverse(chol)
+                K = cinv @ (L.T @ Szr)
                 if gradient:
-                    last = (chol, K)
+                    last = (cinv, K)
                 logdet_M += 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
                 if keep:
                     store.append((S, chol))
                 if k > 0:
                     S = S[:, rest][:, :, rest] - np.matmul(K.transpose(0, 2, 1), K)
-                    parent = self._parents[k]
-                    bounds = np.flatnonzero(np.r_[True, np.diff(parent) != 0])
-                    S = np.add.reduceat(S, bounds, axis=0)
+                    S = sum_runs(S, self._parent_plans[k], self.levels[k - 1].n_groups)
                 else:
                     # the outermost level (lo = 0); per group, then summed: differencing
                     # the totals would cancel digits of the residual sum of squares
@@ -346,8 +403,9 @@ class ProfiledLikelihood:
               - 0.5 * logdet_C - 0.5 * logdet_M - (0.5 * logdet_X if self.reml else 0.0))
         beta_s = solve_triangular(R.T, c, lower=False)
         if gradient:
-            return ll, self._schur_gradient(re_theta[0], theta_var, factors[0], *last, R,
-                                            beta_s, sigma2)
+            elim = (re_theta[0], factors[0], *last) if self.levels else None
+            return ll, self._elimination_score(elim, theta_cor, theta_var, log_w, R,
+                                               beta_s, sigma2)
         if not keep:
             return ll
         return Evaluation(ll, beta_s / self.xscale, sigma2, q, R, log_w, logdet_C,
@@ -358,38 +416,92 @@ class ProfiledLikelihood:
 
     @property
     def schur_gradient(self):
-        """One random-effects level and no correlation structure: the gradient comes from
-        the elimination itself (:meth:`_schur_gradient`), no per-unit dense algebra."""
-        return len(self.levels) == 1 and self.corstruct is None
+        """Whether the gradient comes from the elimination itself
+        (:meth:`_elimination_score`, no per-unit dense algebra): at most one
+        random-effects level, and a correlation structure only when its whitening is
+        banded with an analytic derivative (AR(1), CAR(1))."""
+        cs = self.corstruct
+        return len(self.levels) <= 1 and (cs is None or cs.has_whitening_jacobian)
 
-    def _schur_gradient(self, theta, theta_var, L, chol, K, R_X, beta_s, sigma2):
-        """Score for one random-effects level with (diagonal) variance weights.
+    def _elimination_score(self, elim, theta_cor, theta_var, log_w, R_X, beta_s, sigma2):
+        """Score of the profiled criterion from the elimination just made.
 
-        Random effects: see the formula below.  Variance parameters: with diagonal
-        ``Lambda = W^-2`` the score is ``sum_a g_a s_a`` (``g = d log w``) with
-        ``s_a = Q_aa / w_a^2 = 1 - |t_a|^2 - f_a' (X'V~^-1X)^-1 f_a [REML] - e_a^2 /
-        sigma^2`` in whitened rows: ``t_a = chol^-1 L' z_a``, ``f_a = x_a - t_a' K_x``,
-        ``e_a = y_a - x_a beta - t_a' (K_y - K_x beta)`` -- per row ``O(q^2 + p^2)``.
+        The criterion depends on the residual parameters only through the whitened
+        cross-products ``S_g`` of the groups and the log-determinants of the weights and
+        correlation blocks.  Its derivative with respect to ``S_g`` is, with ``Phi`` the
+        derivative with respect to the reduced ``[X y]' V~^-1 [X y]`` (``-b b' / 2
+        sigma^2 - [(X' V~^-1 X)^-1 / 2]_REML``, ``b = (-beta, 1)``), ``G_g = L M_g^-1
+        L'`` and ``J_g = G_g S_g,zr`` (Henderson's BLUP operator)::
+
+            Gamma_g = E_g' Phi E_g - diag(G_g, 0) / 2,    E_g = [-J_g' | I]
+
+        so a parameter moving the whitened rows by ``dA`` contributes ``2 sum_rows
+        dA_r' Gamma_g a_r``; for weights without correlation ``dA_r = g_r a_r``.  The
+        random effects' score is :meth:`_re_gradient`.  Per evaluation this costs
+        ``O(N m^2)`` (``O(cells m^2)`` for stratum weights), with no dense unit algebra.
+
+        ``elim`` is ``(theta_re, L, chol^-1, K)`` of the one level, or ``None`` (gls).
         """
-        grad, cinvT, Hinv = self._re_gradient(theta, L, chol, K, R_X, beta_s, sigma2)
-        vf = self.varfunc
-        if vf is None or vf.n_params == 0:
-            return grad
-        p, q = self.p, self.levels[0].q
-        At = self._cross_cache[4]                 # rows of the evaluation just made
-        codes = self.levels[0].codes
-        Z, X, y = At[:, :q], At[:, q:q + p], At[:, q + p]
-        B = np.matmul(cinvT.transpose(0, 2, 1), L.T)        # chol^-1 L' per group
-        t = np.matmul(B[codes], Z[:, :, None])[:, :, 0]
-        Kx, Ky = K[:, :, :p], K[:, :, p]
-        e = (y - X @ beta_s) - (t * (Ky - Kx @ beta_s)[codes]).sum(axis=1)
-        s_row = 1.0 - (t * t).sum(axis=1) - e * e / sigma2
+        p = self.p
+        b = np.r_[-beta_s, 1.0]
+        Hinv = cho_solve((R_X, True), np.eye(p))
+        Phi = np.outer(b, b) / (-2.0 * sigma2)
         if self.reml:
-            f = X - np.matmul(t[:, None, :], Kx[codes])[:, 0]
-            s_row -= ((f @ Hinv) * f).sum(axis=1)
-        return np.concatenate([grad, vf.log_weights_jacobian(theta_var) @ s_row])
+            Phi[:p, :p] -= 0.5 * Hinv
+        parts = []
+        if elim is not None:
+            theta_re, L, cinv, K = elim
+            parts.append(self._re_gradient(theta_re, L, cinv, K, Hinv, beta_s, sigma2))
+            q = L.shape[0]
+            B = cinv @ L.T                                  # chol^-1 L': G_g = B' B
+            J = np.matmul(B.transpose(0, 2, 1), K)
+            JPhi = J @ Phi
+            Gamma = np.empty((K.shape[0], q + p + 1, q + p + 1))
+            Gamma[:, :q, :q] = (np.matmul(JPhi, J.transpose(0, 2, 1))
+                                - 0.5 * np.matmul(B.transpose(0, 2, 1), B))
+            Gamma[:, :q, q:] = -JPhi
+            Gamma[:, q:, :q] = -JPhi.transpose(0, 2, 1)
+            Gamma[:, q:, q:] = Phi
+        else:
+            Gamma = Phi
+        cs, vf = self.corstruct, self.varfunc
+        n_cor = cs.n_params if cs is not None else 0
+        n_var = vf.n_params if vf is not None else 0
+        if not n_cor + n_var:
+            return np.concatenate(parts) if parts else np.zeros(0)
+        jac = vf.log_weights_jacobian(theta_var) if n_var else None
+        cells = self._cells
+        if cells is not None:
+            if Gamma.ndim == 2:
+                dots = np.tensordot(cells.S, Gamma, axes=2)
+            else:
+                Gc = Gamma if cells.n_cells == Gamma.shape[0] else Gamma[cells.group]
+                dots = np.einsum("cij,cij->c", cells.S, Gc)
+            s_cell = cells.n + 2.0 * np.exp(2.0 * log_w[cells.row]) * dots
+            parts.append(jac[:, cells.row] @ s_cell)
+            return np.concatenate(parts)
+        At = self._cross_cache[4]                     # rows of the evaluation just made
+        if Gamma.ndim == 3:
+            P = np.empty_like(At)
+            for rows, uid in self._plan:
+                P[rows] = np.matmul(At[rows], Gamma[uid])
+        else:
+            P = At @ Gamma
+        if cs is None:
+            parts.append(jac @ (1.0 + 2.0 * np.einsum("nm,nm->n", At, P)))
+            return np.concatenate(parts)
+        WA = self.A if log_w is None else self.A * np.exp(log_w)[:, None]
+        if n_cor:
+            dA, dlogdet = cs.whitening_jacobian(theta_cor, WA, At)
+            parts.append(np.array([2.0 * np.vdot(d, P) for d in dA]) - 0.5 * dlogdet)
+        if n_var:
+            # weights act before the whitening U: dA = U (g o WA), and
+            # sum (U (g o WA)) o P = sum_r g_r WA_r . (U' P)_r
+            UtP = cs.whiten_transpose(theta_cor, P)
+            parts.append(jac @ (1.0 + 2.0 * np.einsum("nm,nm->n", WA, UtP)))
+        return np.concatenate(parts)
 
-    def _re_gradient(self, theta, L, chol, K, R_X, beta_s, sigma2):
+    def _re_gradient(self, theta, L, cinv, K, Hinv, beta_s, sigma2):
         """Gradient for one random-effects level, from the stored elimination.
 
         With ``u = L v``, ``M_g = I + L' Z_g~' Z_g~ L = chol chol'`` and ``K_g = chol^-1 L'
@@ -400,18 +512,16 @@ class ProfiledLikelihood:
         """
         p = self.p
         Kx, Ky = K[:, :, :p], K[:, :, p]
-        cinvT = tri_inverse(chol).transpose(0, 2, 1)                # chol^-T
+        cinvT = cinv.transpose(0, 2, 1)                             # chol^-T
         v = np.einsum("gab,gb->ga", cinvT, Ky - Kx @ beta_s)
-        A = (chol.shape[0] * np.eye(chol.shape[1])
+        A = (cinv.shape[0] * np.eye(cinv.shape[1])
              - np.tensordot(cinvT, cinvT, axes=([0, 2], [0, 2]))    # sum of M_g^-1
              - np.tensordot(v, v, axes=([0], [0])) / sigma2)
-        Hinv = cho_solve((R_X, True), np.eye(p))
         if self.reml:
             E = cinvT @ Kx                                          # M_g^-1 L' Z~' X~
             A -= np.tensordot(E @ Hinv, E, axes=([0, 2], [0, 2]))
-        grad = np.array([-np.trace(A @ solve_triangular(L, dL, lower=True))
+        return np.array([-np.trace(A @ solve_triangular(L, dL, lower=True))
                          for dL in self.levels[0].factor_jacobian(theta)])
-        return grad, cinvT, Hinv
 
     @property
     def analytic(self):
@@ -425,8 +535,8 @@ class ProfiledLikelihood:
         return self._analytic
 
     def value_and_gradient(self, theta):
-        """``(loglik, d loglik / d theta)``: from the elimination itself for one
-        random-effects level without residual parameters, else by :mod:`lmmext.gradient`."""
+        """``(loglik, d loglik / d theta)``: from the elimination itself where
+        :attr:`schur_gradient`, else by :mod:`lmmext.gradient`."""
         if self.schur_gradient:
             return self.evaluate(theta, gradient=True)
         with np.errstate(divide="raise", invalid="raise", over="raise"):

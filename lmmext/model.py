@@ -20,6 +20,33 @@ def _method_to_reml(method):
     return method.upper() == "REML"
 
 
+class _Deferred:
+    """An attribute of statsmodels' MixedLM built on first access.  statsmodels'
+    constructor copies the data group by group for its own likelihood (a Python loop over
+    rows and groups: ~0.1 s per 10,000 groups); lmmext's engine never reads the copies, so
+    they are built only if a statsmodels method asks for them."""
+
+    def __init__(self, build):
+        self.build = build
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        # stored in the instance: later reads (and statsmodels' own assignments) bypass this
+        value = obj.__dict__[self.name] = self.build(obj)
+        return value
+
+
+def _reparam_part(i):
+    def build(model):
+        model._lin, model._quad = model._reparam()
+        return (model._lin, model._quad)[i]
+    return build
+
+
 class MixedLM(_sm.MixedLM):
     """statsmodels' MixedLM with nlme's variance functions and correlation structures.
 
@@ -34,6 +61,78 @@ class MixedLM(_sm.MixedLM):
     --------
     lmmext.lme : the nlme-style front door.
     """
+
+    row_indices = _Deferred(lambda m: dict(zip(m.group_labels, m._group_rows())))
+    endog_li = _Deferred(lambda m: m.group_list(m.endog))
+    exog_li = _Deferred(lambda m: m.group_list(m.exog))
+    exog_re_li = _Deferred(lambda m: m.group_list(m.exog_re))
+    exog_re2_li = _Deferred(lambda m: None if m.exog_re is None else
+                            [np.dot(x.T, x) for x in m.exog_re_li])
+    _aex_r = _Deferred(lambda m: [m._augment_exog(i) for i in range(m.n_groups)])
+    _aex_r2 = _Deferred(lambda m: [_sm._dot(a.T, a) for a in m._aex_r])
+    _lin = _Deferred(_reparam_part(0))
+    _quad = _Deferred(_reparam_part(1))
+
+    def __init__(self, endog, exog, groups, exog_re=None, exog_vc=None, use_sqrt=True,
+                 missing="none", **kwargs):
+        # statsmodels' constructor, except that the per-group copies of the data
+        # (row_indices, endog_li, exog_li, exog_re_li, exog_re2_li, _aex_r, _aex_r2, _lin,
+        # _quad) are deferred to first access; tests/test_statsmodels_compat.py checks
+        # that every attribute equals statsmodels' own
+        for key in kwargs:
+            if key not in ("missing_idx", "model_spec", "formula"):
+                raise ValueError(f"argument {key} not permitted for MixedLM initialization")
+        self.use_sqrt = use_sqrt
+        self.reml = True
+        self.fe_pen = None
+        self.re_pen = None
+        if exog_vc is not None:
+            # statsmodels' own variance-component layout: its constructor as it is
+            _sm.MixedLM.__init__(self, endog, exog, groups, exog_re=exog_re, exog_vc=exog_vc,
+                                 use_sqrt=use_sqrt, missing=missing, **kwargs)
+            return
+        self.k_vc = 0
+        self.exog_vc = _sm.VCSpec([], [], [])
+        if isinstance(exog, np.ndarray) and exog.ndim == 1:
+            exog = exog[:, None]
+        if isinstance(exog_re, np.ndarray) and exog_re.ndim == 1:
+            exog_re = exog_re[:, None]
+        super(_sm.MixedLM, self).__init__(endog, exog, groups=groups, exog_re=exog_re,
+                                          missing=missing, **kwargs)
+        self._init_keys.extend(["use_sqrt", "exog_vc"])
+        self.k_fe = exog.shape[1]
+        if exog_re is None:
+            self.k_re = self.k_re2 = 1
+            self.exog_re = np.ones((len(endog), 1), dtype=np.float64)
+            self.data.exog_re = self.exog_re
+            names = ["Group Var"]
+            self.data.param_names = self.exog_names + names
+            self.data.exog_re_names = names
+            self.data.exog_re_names_full = names
+        else:
+            self.data.exog_re = exog_re
+            self.exog_re = np.asarray(exog_re)
+            if self.exog_re.ndim == 1:
+                self.exog_re = self.exog_re[:, None]
+            self.k_re = self.exog_re.shape[1]
+            self.k_re2 = self.k_re * (self.k_re + 1) // 2
+        if not self.data._param_names:
+            (self.data.param_names, self.data.exog_re_names,
+             self.data.exog_re_names_full) = self._make_param_names(exog_re)
+        self.k_params = self.k_fe + self.k_re2
+        self.group_labels = sorted(set(np.asarray(self.groups).tolist()))
+        self.n_groups = len(self.group_labels)
+        self.nobs = self.n_totobs = len(self.endog)
+        if self.exog_names is None:
+            self.exog_names = [f"FE{k + 1:d}" for k in range(self.exog.shape[1])]
+
+    def _group_rows(self):
+        """Row indices of every group, in the order of ``group_labels``."""
+        codes = pd.Categorical(np.asarray(self.groups).tolist(),
+                               categories=self.group_labels).codes
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(self.n_groups + 1))
+        return [order[bounds[i]:bounds[i + 1]].tolist() for i in range(self.n_groups)]
 
     @classmethod
     def from_formula(cls, formula, data, re_formula=None, vc_formula=None, subset=None,

@@ -58,6 +58,11 @@ class _Counted:
 
     def checked(self, x):
         """-loglik(x), letting the model's errors through."""
+        if self.value_and_grad is not None:
+            try:
+                return self.fg(x, strict=True)[0]
+            except _INFEASIBLE:
+                pass            # the plain criterion raises with the model's own message
         self.n += 1
         return self._record(x, -float(self.fun(x)))
 
@@ -68,9 +73,10 @@ class _Counted:
             self.best_f, self.best_x = f, np.array(x, dtype=float)
         return f
 
-    def fg(self, x):
+    def fg(self, x, strict=False):
         """``(-loglik, -gradient)``: analytic when available, else central differences.
-        The last few points are remembered (line searches and the polish revisit them)."""
+        The last few points are remembered (line searches and the polish revisit them).
+        ``strict`` lets the model's errors through instead of a huge value."""
         x = np.array(x, dtype=float)
         key = x.tobytes()
         if key in self._memo:
@@ -85,6 +91,8 @@ class _Counted:
                 f = self._record(x, -float(ll))
                 ok = f < _BAD and np.all(np.isfinite(g))
             except _INFEASIBLE:
+                if strict:
+                    raise
                 ok = False
             out = (f, -np.asarray(g, dtype=float)) if ok else (_BAD, np.zeros_like(x))
         if len(self._memo) >= 8:
@@ -170,8 +178,8 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
     """
     t0 = time.perf_counter()
     f = _Counted(loglik, value_and_grad)
-    x0 = np.asarray(x0, dtype=float)
     methods = []
+    x = x0 = np.asarray(x0, dtype=float)
     if x0.size == 0:
         ll = loglik(x0)
         return OptimInfo(x0, ll, True, "no free variance parameters", 1, 0.0,
@@ -191,7 +199,7 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
     gtol = max(1e-6, 1e-8 * abs(f0))
     gfail = max(1e-3, 1e-7 * abs(f0))      # a gradient this large is not converged
 
-    def run_lbfgs(start, hold=()):
+    def run_lbfgs(start, hold=(), ftol=1e-12):
         bnds = bounds
         if len(hold):
             bnds = list(bounds) if bounds is not None else [(None, None)] * start.size
@@ -199,17 +207,33 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
                 bnds[i] = (start[i], start[i])
         res = optimize.minimize(f.fg, start, jac=True, method="L-BFGS-B",
                                 bounds=bnds,
-                                options={"maxiter": 2000, "ftol": 1e-12, "gtol": gtol,
+                                options={"maxiter": 2000, "ftol": ftol, "gtol": gtol,
                                          "maxcor": 20})
         methods.append("L-BFGS-B")
         return res
 
-    res = run_lbfgs(x0)
-    x = f.best_x
+    def polish(x):
+        # a stationary point that is not a maximum (e.g. AR(1) with even lags only,
+        # where phi = 0 is a saddle): leave along the direction of negative curvature
+        escaped, H = _escape_saddle(f, x, lower)
+        if escaped is not None:
+            run_lbfgs(escaped)
+            methods.append("saddle escape")
+            x, H = f.best_x, None
+        methods.append("Newton")
+        return _newton_polish(f, x, lower, H)
+
+    newton = x.size <= newton_max_params
+    # with an analytic gradient the Newton polish takes over once L-BFGS's steps are
+    # down to rounding-level changes of the criterion (its line searches stall there)
+    early = newton and value_and_grad is not None
+    res = run_lbfgs(x0, ftol=1e-10 if early else 1e-12)
+    x = polish(f.best_x) if early else f.best_x
     g = f.grad(x)
     gnorm = _proj_norm(g, x, lower)
     if gnorm > gfail:
         # a second start from the best point, then a derivative-free method
+        early = False
         run_lbfgs(x)
         x = f.best_x
         g = f.grad(x)
@@ -222,16 +246,8 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
             x = f.best_x
             g = f.grad(x)
             gnorm = _proj_norm(g, x, lower)
-    if x.size <= newton_max_params:
-        # a stationary point that is not a maximum (e.g. AR(1) with even lags only,
-        # where phi = 0 is a saddle): leave along the direction of negative curvature
-        escaped, H = _escape_saddle(f, x, lower)
-        if escaped is not None:
-            run_lbfgs(escaped)
-            methods.append("saddle escape")
-            x, H = f.best_x, None
-        x = _newton_polish(f, x, lower, H)
-        methods.append("Newton")
+    if newton and not early:
+        x = polish(x)
     # kinks come only from criteria that are not differentiable, which are optimized
     # with finite differences; an analytic gradient means a smooth criterion
     for _ in range(5 if value_and_grad is None else 0):

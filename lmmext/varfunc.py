@@ -158,6 +158,13 @@ class VarFunc(ApVarScale):
         (central differences of this cheap map)."""
         return central_differences(self.log_weights, theta, 1e-6)
 
+    @property
+    def stratum_codes(self):
+        """Integer code per row when ``log w`` is constant within each code for every
+        parameter value (VarIdent), else ``None``.  The engine then forms the
+        cross-products of each (group, stratum) cell once and only rescales them."""
+        return None
+
     def coefficients(self, theta=None):
         """All parameters on nlme's reported scale, fixed ones included.
 
@@ -367,6 +374,17 @@ class VarIdent(VarFunc):
         if missing:
             raise ValueError(f"VarIdent {what}= names strata not in the data: {missing} "
                              f"(strata: {levels})")
+
+    @property
+    def stratum_codes(self):
+        self._check_init()
+        return self._codes
+
+    def log_weights_jacobian(self, theta):
+        # log w = -(log ratio of the row's stratum): exactly -1 on the stratum's rows
+        self._check_init()
+        free = np.flatnonzero(self._free) + 1          # stratum codes of free ratios
+        return -(self._codes[None, :] == free[:, None]).astype(float)
 
     def _log_sd(self, full):
         return np.concatenate([[0.0], full])[self._codes]
