@@ -113,6 +113,14 @@ def _group_patterns(starts, sizes, selected, keys):
     return groups
 
 
+def bidiagonal_map(M, a, b, out=None):
+    """Rows ``a_j M_j + b_j M_{j-1}`` (``b_0`` is ignored): a bidiagonal factor applied
+    to the rows of ``M`` (N, m)."""
+    out = np.multiply(M, a[:, None], out=out)
+    out[1:] += b[1:, None] * M[:-1]
+    return out
+
+
 def _durbin_levinson(x, sign, inverse=False):
     """Map partial autocorrelations to ARMA coefficients (or back, ``inverse=True``).
 
@@ -578,102 +586,67 @@ class CorStruct(ApVarScale):
         self._bi_step_of_row[self._bi_rows] = inverse.ravel() + 1
         return mono
 
-    def _bidiagonal(self, phi, derivative=False):
-        """Per row ``r = phi^dt`` to the predecessor and ``log v = log(1 - r^2)`` (0 and
-        0 for rows without one), and with ``derivative`` also ``dr/dphi``; computed on
-        the distinct steps only."""
+    def _bidiagonal(self, phi, dphi=None):
+        """The bidiagonal inverse factor as per-row coefficients: ``x~_j = a_j x_j + b_j
+        x_{j-1}`` with ``a = (1 - r^2)^(-1/2)``, ``b = -r a``, ``r = phi^dt`` (``a = 1,
+        b = 0`` for rows without a predecessor), computed on the distinct steps.  With
+        ``dphi`` (``d phi / d theta``) also ``da`` and ``db``."""
         dt = self._bi_steps
         r = np.power(phi, dt)
         with np.errstate(divide="ignore"):
             # 1 - phi^(2 dt) without cancellation near |phi| = 1
-            log_v = np.log(-np.expm1(2.0 * dt * np.log(abs(phi))))
+            a = np.exp(-0.5 * np.log(-np.expm1(2.0 * dt * np.log(abs(phi)))))
+        coefs = [a, -r * a]
+        if dphi is not None:
+            # da = r a^3 dr, db = -a^3 dr, dr = dt phi^(dt - 1) dphi
+            dr = dt * np.power(phi, dt - 1.0) * dphi
+            a3 = a ** 3
+            coefs += [r * a3 * dr, -a3 * dr]
         k = self._bi_step_of_row
-        out = [np.r_[0.0, r][k], np.r_[0.0, log_v][k]]
-        if derivative:
-            out.append(np.r_[0.0, dt * np.power(phi, dt - 1.0)][k])
-        return out
-
-    @staticmethod
-    def _lag_combine(A, a, b, out=None):
-        """Rows ``a_j A_j + b_j A_{j-1}`` (row 0: ``a_0 A_0``); contiguous slices only."""
-        out = np.empty_like(A) if out is None else out
-        np.multiply(A, a[:, None], out=out)
-        out[1:] += b[1:, None] * A[:-1]
-        return out
+        return [np.r_[1.0 if i == 0 else 0.0, c][k] for i, c in enumerate(coefs)]
 
     def _whiten_bidiagonal(self, nat, A, out):
         """x~_j = (x_j - r_j x_{j-1}) / sqrt(1 - r_j^2), r_j = phi^dt_j, all rows at once
-        (rows of other blocks come out unchanged: r = 0 there)."""
-        r, log_v = self._bidiagonal(float(self._phi(nat)))
-        s = np.exp(-0.5 * log_v)
-        self._lag_combine(A, s, -r * s, out=out)
-        return float(log_v.sum())
+        (rows of other blocks come out unchanged: a = 1 and b = 0 there)."""
+        a, b = self._bidiagonal(float(self._phi(nat)))
+        bidiagonal_map(A, a, b, out=out)
+        return float(-2.0 * np.log(a).sum())
 
     @property
-    def has_whitening_jacobian(self):
+    def is_banded(self):
         """Whether every block is whitened by the bidiagonal (Markov) factor, so that
-        :meth:`whitening_jacobian` and :meth:`whiten_transpose` are available."""
+        :meth:`banded_factor` describes the whitening."""
         return self._markov and not self._groups
 
-    def _banded_phi(self, theta, what):
-        self._require_init(what)
-        if not self.has_whitening_jacobian:
-            raise NotImplementedError(f"{self._cls}: {what} needs every block whitened "
-                                      "by the bidiagonal factor")
-        return float(self._phi(self._natural_for(theta)))
+    def banded_factor(self, theta):
+        """The whitening as a bidiagonal map with its derivatives (banded structures).
 
-    def whiten_transpose(self, theta, P):
-        """``blockdiag(L_b^-T) P``: the transpose of :meth:`whiten`'s map (banded
-        structures only), for scores that pull a row-wise derivative back through the
-        whitening.
+        ``whiten(theta, A)`` is ``a_j A_j + b_j A_{j-1}`` row by row, and its derivative
+        with respect to the free parameter ``da_j A_j + db_j A_{j-1}``.
 
         Parameters
         ----------
         theta : array_like
             Free unconstrained parameters.
-        P : ndarray, shape (N, m)
 
         Returns
         -------
-        ndarray, shape (N, m)
-        """
-        r, log_v = self._bidiagonal(self._banded_phi(theta, "whiten_transpose"))
-        s = np.exp(-0.5 * log_v)
-        out = P * s[:, None]
-        out[:-1] -= (r * s)[1:, None] * P[1:]
-        return out
-
-    def whitening_jacobian(self, theta, A, whitened):
-        """Derivatives of the whitened rows with respect to the free parameters (banded
-        structures only).
-
-        Parameters
-        ----------
-        theta : array_like
-            Free unconstrained parameters.
-        A : ndarray, shape (N, m)
-            Rows before whitening, in engine order.
-        whitened : ndarray, shape (N, m)
-            ``whiten(theta, A)[0]``.
-
-        Returns
-        -------
-        dA : list of ndarray (N, m)
-            ``d whiten(theta, A) / d theta_j`` (empty for a fixed structure).
+        a, b : ndarray (N,)
+        da, db : ndarray (k, N)
+            Derivatives with respect to the ``k`` free parameters (``k = 0`` when fixed).
         dlogdet : ndarray (k,)
-            ``d sum_b log|C_b| / d theta_j``.
+            ``d sum_b log|C_b| / d theta``.
         """
-        # x~_j = (x_j - r x_{j-1}) s with r = phi^dt, s = (1 - r^2)^(-1/2):
-        # dx~_j = (r s^2 x~_j - s x_{j-1}) dr, dr = dt phi^(dt - 1) dphi
-        phi = self._banded_phi(theta, "whitening_jacobian")
+        self._require_init("banded_factor")
+        if not self.is_banded:
+            raise NotImplementedError(f"{self._cls}: some blocks are not whitened by the "
+                                      "bidiagonal factor")
+        phi = float(self._phi(self._natural_for(theta)))
         if not self.n_params:
-            return [], np.zeros(0)
-        r, log_v, dr = self._bidiagonal(phi, derivative=True)
-        dr *= self._dphi(theta, phi)
-        s2 = np.exp(-log_v)
-        dA = np.asarray(whitened, dtype=float) * (r * s2 * dr)[:, None]
-        dA[1:] -= (np.sqrt(s2) * dr)[1:, None] * np.asarray(A, dtype=float)[:-1]
-        return [dA], np.array([float(np.sum(-2.0 * r * dr * s2))])
+            a, b = self._bidiagonal(phi)
+            return a, b, np.zeros((0, a.size)), np.zeros((0, a.size)), np.zeros(0)
+        a, b, da, db = self._bidiagonal(phi, self._dphi(theta, phi))
+        return a, b, da[None], db[None], np.array([-2.0 * float(np.sum(da / a))])
 
     def _dphi(self, theta, phi):
         """``d phi / d theta`` (central differences; the Markov structures override)."""

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
 
+from .corstruct import bidiagonal_map
+
 LOG2PI = np.log(2.0 * np.pi)
 
 __all__ = ["Level", "ProfiledLikelihood", "Evaluation"]
@@ -418,10 +420,20 @@ class ProfiledLikelihood:
     def schur_gradient(self):
         """Whether the gradient comes from the elimination itself
         (:meth:`_elimination_score`, no per-unit dense algebra): at most one
-        random-effects level, and a correlation structure only when its whitening is
-        banded with an analytic derivative (AR(1), CAR(1))."""
-        cs = self.corstruct
-        return len(self.levels) <= 1 and (cs is None or cs.has_whitening_jacobian)
+        random-effects level, and a correlation structure only when its whitening is a
+        bidiagonal map (AR(1), CAR(1), ARMA(1, 0) with monotone positions)."""
+        if not hasattr(self, "_schur"):
+            cs = self.corstruct
+            if len(self.levels) > 1 or (cs is not None and not cs.is_banded):
+                self._schur = False
+            elif cs is None or not self.levels or self.levels[0].q == 1:
+                self._schur = True
+            else:
+                # several random effects with a correlation structure: the per-unit dense
+                # algebra measured twice as fast (benchmark case d), where affordable
+                from .gradient import dense_is_worthwhile
+                self._schur = not dense_is_worthwhile(self)
+        return self._schur
 
     def _elimination_score(self, elim, theta_cor, theta_var, log_w, R_X, beta_s, sigma2):
         """Score of the profiled criterion from the elimination just made.
@@ -431,14 +443,17 @@ class ProfiledLikelihood:
         correlation blocks.  Its derivative with respect to ``S_g`` is, with ``Phi`` the
         derivative with respect to the reduced ``[X y]' V~^-1 [X y]`` (``-b b' / 2
         sigma^2 - [(X' V~^-1 X)^-1 / 2]_REML``, ``b = (-beta, 1)``), ``G_g = L M_g^-1
-        L'`` and ``J_g = G_g S_g,zr`` (Henderson's BLUP operator)::
+        L' = B_g' B_g`` and ``J_g = G_g S_g,zr`` (Henderson's BLUP operator)::
 
             Gamma_g = E_g' Phi E_g - diag(G_g, 0) / 2,    E_g = [-J_g' | I]
 
         so a parameter moving the whitened rows by ``dA`` contributes ``2 sum_rows
-        dA_r' Gamma_g a_r``; for weights without correlation ``dA_r = g_r a_r``.  The
-        random effects' score is :meth:`_re_gradient`.  Per evaluation this costs
-        ``O(N m^2)`` (``O(cells m^2)`` for stratum weights), with no dense unit algebra.
+        dA_r' Gamma_g a_r``, evaluated as ``rho(dA_r)' Phi rho(a_r) - t(dA_r)' t(a_r) / 2``
+        with ``rho(a) = E_g a`` and ``t(a) = B_g z``.  The weights act before the
+        whitening (``dA = U (g o WA)``) and a banded whitening ``U`` is bidiagonal
+        (``CorStruct.banded_factor``), so every term is a sum of products of
+        neighbouring rows.  The random effects' score is :meth:`_re_gradient`.  Per
+        evaluation this is ``O(N (p + q)^2)`` (``O(cells m^2)`` for stratum weights).
 
         ``elim`` is ``(theta_re, L, chol^-1, K)`` of the one level, or ``None`` (gls).
         """
@@ -452,18 +467,8 @@ class ProfiledLikelihood:
         if elim is not None:
             theta_re, L, cinv, K = elim
             parts.append(self._re_gradient(theta_re, L, cinv, K, Hinv, beta_s, sigma2))
-            q = L.shape[0]
             B = cinv @ L.T                                  # chol^-1 L': G_g = B' B
             J = np.matmul(B.transpose(0, 2, 1), K)
-            JPhi = J @ Phi
-            Gamma = np.empty((K.shape[0], q + p + 1, q + p + 1))
-            Gamma[:, :q, :q] = (np.matmul(JPhi, J.transpose(0, 2, 1))
-                                - 0.5 * np.matmul(B.transpose(0, 2, 1), B))
-            Gamma[:, :q, q:] = -JPhi
-            Gamma[:, q:, :q] = -JPhi.transpose(0, 2, 1)
-            Gamma[:, q:, q:] = Phi
-        else:
-            Gamma = Phi
         cs, vf = self.corstruct, self.varfunc
         n_cor = cs.n_params if cs is not None else 0
         n_var = vf.n_params if vf is not None else 0
@@ -472,34 +477,77 @@ class ProfiledLikelihood:
         jac = vf.log_weights_jacobian(theta_var) if n_var else None
         cells = self._cells
         if cells is not None:
-            if Gamma.ndim == 2:
-                dots = np.tensordot(cells.S, Gamma, axes=2)
-            else:
-                Gc = Gamma if cells.n_cells == Gamma.shape[0] else Gamma[cells.group]
-                dots = np.einsum("cij,cij->c", cells.S, Gc)
-            s_cell = cells.n + 2.0 * np.exp(2.0 * log_w[cells.row]) * dots
-            parts.append(jac[:, cells.row] @ s_cell)
+            pull = self._cell_pull(cells, Phi, elim and (B, J), log_w)
+            parts.append(jac[:, cells.row] @ (cells.n + 2.0 * pull))
             return np.concatenate(parts)
-        At = self._cross_cache[4]                     # rows of the evaluation just made
-        if Gamma.ndim == 3:
-            P = np.empty_like(At)
-            for rows, uid in self._plan:
-                P[rows] = np.matmul(At[rows], Gamma[uid])
-        else:
-            P = At @ Gamma
+
+        if elim is not None:
+            codes = self.levels[0].codes
+            Jc, Bc = J[codes], B[codes]                 # per row: its group's operators
+
+        def forms(M):
+            # rho = E_g a and t = B_g z of every row a of M
+            if elim is None:
+                return M, None
+            q = Bc.shape[1]
+            rho = M[:, q:] - M[:, :1] * Jc[:, 0]
+            t = Bc[:, :, 0] * M[:, :1]
+            for j in range(1, q):
+                rho -= M[:, j:j + 1] * Jc[:, j]
+                t += Bc[:, :, j] * M[:, j:j + 1]
+            return rho, t
+
+        def rowdots(f1, f2, phi_rho2, lag=False):
+            # f1_r' Gamma f2_r, or f1_r' Gamma f2_(r+1) with lag; phi_rho2 = rho(f2) Phi
+            (r1, t1), t2 = f1, f2[1]
+            if lag:
+                r1, phi_rho2 = r1[:-1], phi_rho2[1:]
+                t1, t2 = (None, None) if t1 is None else (t1[:-1], t2[1:])
+            out = np.einsum("nk,nk->n", r1, phi_rho2)
+            if t1 is not None:
+                out -= 0.5 * np.einsum("nk,nk->n", t1, t2)
+            return out
+
         if cs is None:
-            parts.append(jac @ (1.0 + 2.0 * np.einsum("nm,nm->n", At, P)))
-            return np.concatenate(parts)
-        WA = self.A if log_w is None else self.A * np.exp(log_w)[:, None]
-        if n_cor:
-            dA, dlogdet = cs.whitening_jacobian(theta_cor, WA, At)
-            parts.append(np.array([2.0 * np.vdot(d, P) for d in dA]) - 0.5 * dlogdet)
+            f_t = forms(self._cross_cache[4])         # rows of the evaluation just made
+            pull = rowdots(f_t, f_t, f_t[0] @ Phi)
+        else:
+            # a_r' Gamma A~_r and a_r' Gamma A~_(r+1) with a the rows before whitening
+            WA = self.A if log_w is None else self.A * np.exp(log_w)[:, None]
+            a, bb, da, db, dlogdet = cs.banded_factor(theta_cor)
+            f_w = forms(WA)
+            # the forms are linear and a block lies within one group: whiten them
+            f_t = tuple(None if f is None else bidiagonal_map(f, a, bb) for f in f_w)
+            phi_rho = f_t[0] @ Phi
+            same, lag = rowdots(f_w, f_t, phi_rho), rowdots(f_w, f_t, phi_rho, lag=True)
+            if n_cor:
+                parts.append(2.0 * (da @ same + db[:, 1:] @ lag) - 0.5 * dlogdet)
+            pull = a * same
+            pull[:-1] += bb[1:] * lag
         if n_var:
-            # weights act before the whitening U: dA = U (g o WA), and
-            # sum (U (g o WA)) o P = sum_r g_r WA_r . (U' P)_r
-            UtP = cs.whiten_transpose(theta_cor, P)
-            parts.append(jac @ (1.0 + 2.0 * np.einsum("nm,nm->n", WA, UtP)))
+            parts.append(jac @ (1.0 + 2.0 * pull))
         return np.concatenate(parts)
+
+    def _cell_pull(self, cells, Phi, BJ, log_w):
+        """``w_c^2 <Gamma_g, S_c>`` (the sum of ``a_r' Gamma_g a_r`` over the cell's
+        whitened rows) of every (group, stratum) cell (see
+        :meth:`_elimination_score`); ``BJ`` is ``(B, J)`` or ``None`` (gls)."""
+        if BJ is None:
+            dots = np.tensordot(cells.S, Phi, axes=2)
+        else:
+            B, J = BJ
+            q, p1 = J.shape[1], J.shape[2]
+            JPhi = J @ Phi
+            Gamma = np.empty((J.shape[0], q + p1, q + p1))
+            Gamma[:, :q, :q] = (np.matmul(JPhi, J.transpose(0, 2, 1))
+                                - 0.5 * np.matmul(B.transpose(0, 2, 1), B))
+            Gamma[:, :q, q:] = -JPhi
+            Gamma[:, q:, :q] = -JPhi.transpose(0, 2, 1)
+            Gamma[:, q:, q:] = Phi
+            if cells.n_cells != Gamma.shape[0]:
+                Gamma = Gamma[cells.group]
+            dots = np.einsum("cij,cij->c", cells.S, Gamma)
+        return np.exp(2.0 * log_w[cells.row]) * dots
 
     def _re_gradient(self, theta, L, cinv, K, Hinv, beta_s, sigma2):
         """Gradient for one random-effects level, from the stored elimination.
@@ -520,8 +568,9 @@ class ProfiledLikelihood:
         if self.reml:
             E = cinvT @ Kx                                          # M_g^-1 L' Z~' X~
             A -= np.tensordot(E @ Hinv, E, axes=([0, 2], [0, 2]))
-        return np.array([-np.trace(A @ solve_triangular(L, dL, lower=True))
-                         for dL in self.levels[0].factor_jacobian(theta)])
+        # -tr(A L^-1 dL_j) for all j at once
+        dL = self.levels[0].factor_jacobian(theta)
+        return -np.einsum("ab,jba->j", A, np.linalg.solve(L, dL))
 
     @property
     def analytic(self):

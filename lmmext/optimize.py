@@ -227,8 +227,13 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
     # with an analytic gradient the Newton polish takes over once L-BFGS's steps are
     # down to rounding-level changes of the criterion (its line searches stall there)
     early = newton and value_and_grad is not None
-    res = run_lbfgs(x0, ftol=1e-10 if early else 1e-12)
-    x = polish(f.best_x) if early else f.best_x
+    if early and _proj_norm(f.grad(x0), x0, lower) < gfail:
+        # a start at a maximum already (e.g. a previous fit): the polish confirms it
+        message = "started at a stationary point"
+        x = polish(x0)
+    else:
+        message = run_lbfgs(x0, ftol=1e-10 if early else 1e-12).message
+        x = polish(f.best_x) if early else f.best_x
     g = f.grad(x)
     gnorm = _proj_norm(g, x, lower)
     if gnorm > gfail:
@@ -264,7 +269,7 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
     g = f.grad(x)
     gnorm = _proj_norm(g, x, lower)
     converged = bool(gnorm < gfail)
-    msg = str(res.message)
+    msg = str(message)
     if not converged and _one_sided_norm(f, x, lower) < gfail:
         # a maximum on a kink (central differences straddle it and never vanish)
         converged, msg = True, "maximum at a kink of the criterion"

@@ -9,6 +9,7 @@ import pytest
 import lmmext
 from lmmext import (CorAR1, CorARMA, CorCAR1, CorCompSymm, CorExp, CorSymm, VarComb,
                     VarConstPower, VarExp, VarIdent, VarPower)
+from lmmext.gradient import UnitAlgebra
 from lmmext.optimize import central_differences
 
 
@@ -116,3 +117,60 @@ def test_optimizer_record_is_on_the_results(data):
     info = fit.optim_info
     assert info.converged and info.n_evals > 0 and info.seconds > 0
     assert info.grad_norm < 1e-3 and isinstance(info.message, str)
+
+
+_ELIMINATION_CASES = {
+    # stratum weights: (group, stratum) cells, one or several strata per group
+    "varident": dict(weights=VarIdent(form="~ 1 | Sex")),
+    "varident-within": dict(weights=VarIdent(form="~ 1 | age")),
+    "gls-varident-within": dict(weights=VarIdent(form="~ 1 | age"), random=None),
+    # row weights, banded correlation, both, a fixed correlation, a random slope
+    "varpower": dict(weights=VarPower(form="~ age")),
+    "ar1": dict(correlation=CorAR1()),
+    "ar1-gaps": dict(correlation=CorAR1(form="~ visit | Subject")),
+    "arma10+varident": dict(correlation=CorARMA(p=1), weights=VarIdent(form="~ 1 | Sex")),
+    "fixed-ar1+varpower": dict(correlation=CorAR1(0.4, fixed=True),
+                               weights=VarPower(form="~ age")),
+    "slope+ar1+varident": dict(random="~ age | Subject", correlation=CorAR1(),
+                               weights=VarIdent(form="~ 1 | age")),
+    "gls-ar1+varexp": dict(correlation=CorAR1(form="~ 1 | Subject"),
+                           weights=VarExp(form="~ age"), random=None),
+}
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+@pytest.mark.parametrize("case", list(_ELIMINATION_CASES))
+def test_elimination_score_equals_dense_algebra(data, case, method):
+    """The score from the elimination (derivative with respect to the whitened
+    cross-products, pulled back through the weights and a bidiagonal whitening) equals
+    the per-unit dense algebra's and central differences, away from the optimum."""
+    kw = dict(_ELIMINATION_CASES[case])
+    random = kw.pop("random", "~ 1 | Subject")
+    O = data("Orthodont")
+    O["visit"] = O["age"].map({8: 1, 10: 2, 12: 4, 14: 5})      # AR(1) with gaps
+    if random is None:
+        fit = _fit(lmmext.gls, "distance ~ age + Sex", data=O, method=method, **kw)
+    else:
+        fit = _fit(lmmext.lme, "distance ~ age + Sex", data=O, random=random,
+                   method=method, **kw)
+    eng, theta = _engine(fit)
+    eng._schur = True                       # the elimination's score even where q > 1
+    th = theta + 0.07 * np.linspace(1.0, -1.0, theta.size)
+    ll, g = eng.value_and_gradient(th)
+    assert ll == pytest.approx(eng.loglik(th), abs=1e-8)
+    g_dense = UnitAlgebra(eng).value_and_gradient(th)[1]
+    np.testing.assert_allclose(g, g_dense, rtol=1e-8, atol=1e-8 * np.abs(g_dense).max())
+    g_fd = central_differences(eng.loglik, th, 1e-5)
+    np.testing.assert_allclose(g, g_fd, rtol=2e-5, atol=1e-5 * max(1.0, np.abs(g_fd).max()))
+
+
+def test_score_route(data):
+    O = data("Orthodont")
+    route = {}
+    for name, kw in [("ar1", dict(correlation=CorAR1())),
+                     ("compsymm", dict(correlation=CorCompSymm())),
+                     ("nested", dict(random="~ 1 | Sex/Subject"))]:
+        kw = dict(random="~ 1 | Subject", **kw) if "random" not in kw else kw
+        fit = _fit(lmmext.lme, "distance ~ age", data=O, **kw)
+        route[name] = fit._state.engine.schur_gradient
+    assert route == {"ar1": True, "compsymm": False, "nested": False}
