@@ -21,8 +21,11 @@ formed for random-effects and variance parameters:
 * correlation parameters: ``< Q o (1/w 1/w'), dC >`` summed per block pattern.
 
 The cost is ``O(sum_i n_i^3 + sum_i n_i^2 (p + q))`` per evaluation, with no Python
-loop over units.  For large units the engine keeps its Schur-complement evaluation and
-finite-difference gradients instead (see ``ProfiledLikelihood.value_and_gradient``).
+loop over units.  The engine uses this route only where the score does not come from
+the elimination itself (``ProfiledLikelihood.schur_gradient``: nested levels, dense
+correlation blocks, several random effects with a correlation structure); for large
+units it keeps finite-difference gradients instead (see
+``ProfiledLikelihood.value_and_gradient``).
 """
 from __future__ import annotations
 

@@ -31,8 +31,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
 
-from .corstruct import bidiagonal_map
-
 LOG2PI = np.log(2.0 * np.pi)
 
 __all__ = ["Level", "ProfiledLikelihood", "Evaluation"]
@@ -516,10 +514,15 @@ class ProfiledLikelihood:
             WA = self.A if log_w is None else self.A * np.exp(log_w)[:, None]
             a, bb, da, db, dlogdet = cs.banded_factor(theta_cor)
             f_w = forms(WA)
-            # the forms are linear and a block lies within one group: whiten them
-            f_t = tuple(None if f is None else bidiagonal_map(f, a, bb) for f in f_w)
-            phi_rho = f_t[0] @ Phi
-            same, lag = rowdots(f_w, f_t, phi_rho), rowdots(f_w, f_t, phi_rho, lag=True)
+            phi_rho = f_w[0] @ Phi
+            q0, q1 = rowdots(f_w, f_w, phi_rho), rowdots(f_w, f_w, phi_rho, lag=True)
+            # the forms are linear and a block lies within one group, so the whitened
+            # rows' forms are a_r f_r + b_r f_(r-1): with q0_r = f_r' Gamma f_r and
+            # q1_r = f_r' Gamma f_(r+1), same_r = a_r' Gamma A~_r and lag_r = a_r' Gamma
+            # A~_(r+1) are
+            same = a * q0
+            same[1:] += bb[1:] * q1
+            lag = a[1:] * q1 + bb[1:] * q0[:-1]
             if n_cor:
                 parts.append(2.0 * (da @ same + db[:, 1:] @ lag) - 0.5 * dlogdet)
             pull = a * same

@@ -338,6 +338,8 @@ def _newton_polish(f, x, lower, H=None, steps=4):
         step = _newton_step(H, g)
         if step is None or np.max(np.abs(step)) < 1e-8:
             break                         # not convex here, or already at the optimum
+        if 0.5 * float(g @ step) < 1e-12 * max(1.0, abs(f.value(x))):
+            break                         # the gain would be below the criterion's rounding
         if stale:
             # the previous Hessian says the step is not negligible: refresh it
             H = f.hessian(x)[np.ix_(free, free)]
