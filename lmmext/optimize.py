@@ -221,7 +221,7 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
             methods.append("saddle escape")
             x, H = f.best_x, None
         methods.append("Newton")
-        return _newton_polish(f, x, lower, H)
+        return _newton_polish(f, x, lower, H, tol=gfail)
 
     newton = x.size <= newton_max_params
     # with an analytic gradient the Newton polish takes over once L-BFGS's steps are
@@ -322,8 +322,9 @@ def _newton_step(H, g):
     return np.linalg.solve(c.T, np.linalg.solve(c, g))
 
 
-def _newton_polish(f, x, lower, H=None, steps=4):
-    """Newton steps from x; ``H`` is the free parameters' Hessian at x if known."""
+def _newton_polish(f, x, lower, H=None, steps=4, tol=0.0):
+    """Newton steps from x; ``H`` is the free parameters' Hessian at x if known.  At a
+    gradient below ``tol`` the steps stop once their gain is down to rounding."""
     moved = False
     for _ in range(steps):
         free = ~_at_lower(x, lower)
@@ -338,8 +339,9 @@ def _newton_polish(f, x, lower, H=None, steps=4):
         step = _newton_step(H, g)
         if step is None or np.max(np.abs(step)) < 1e-8:
             break                         # not convex here, or already at the optimum
-        if 0.5 * float(g @ step) < 1e-12 * max(1.0, abs(f.value(x))):
-            break                         # the gain would be below the criterion's rounding
+        if (np.max(np.abs(g)) < tol
+                and 0.5 * float(g @ step) < 1e-12 * max(1.0, abs(f.value(x)))):
+            break                         # converged; the gain would be rounding noise
         if stale:
             # the previous Hessian says the step is not negligible: refresh it
             H = f.hessian(x)[np.ix_(free, free)]

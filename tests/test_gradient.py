@@ -1,6 +1,7 @@
 """The analytic gradient of the profiled (RE)ML criterion (lmmext.gradient and the
 Henderson-equation score of ProfiledLikelihood) against central differences of the
 criterion itself, which is validated against nlme in test_validation."""
+import pathlib
 import warnings
 
 import numpy as np
@@ -174,3 +175,18 @@ def test_score_route(data):
         fit = _fit(lmmext.lme, "distance ~ age", data=O, **kw)
         route[name] = fit._state.engine.schur_gradient
     assert route == {"ar1": True, "compsymm": False, "nested": False}
+
+
+@pytest.mark.parametrize("case", ["b", "c", "d", "e", "f"])
+def test_benchmark_models_converge_in_tens_of_evaluations(case, monkeypatch):
+    """The benchmark's models (issue 5) at 1,000 subjects: L-BFGS-B and the Newton
+    polish alone, no fallback to a second start or Nelder-Mead."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(root))          # benchmarks/ is not installed
+    from benchmarks.generate import make_data
+    from benchmarks.run import lmmext_fit
+    fit = _fit(lmmext_fit, case, make_data(1000))
+    info = fit.optim_info
+    assert info.converged
+    assert info.methods == ["L-BFGS-B", "Newton"], info.methods
+    assert info.n_evals <= 40
