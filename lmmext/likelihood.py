@@ -197,8 +197,8 @@ def size_plan(codes, n_units):
 
 class _Cells:
     """Rows grouped into (group, stratum) cells, ordered by group; ``S`` holds each
-    cell's unweighted cross-products, ``row`` one row of each cell, ``n`` their sizes
-    and ``group_bounds`` the first cell of every group."""
+    cell's unweighted cross-products, ``row`` one row of each cell, ``n`` their sizes,
+    ``group`` their groups and ``group_plan`` the cells as runs per group."""
 
     def __init__(self, A, groups, strata):
         key = groups * (int(strata.max()) + 1) + strata
@@ -209,9 +209,8 @@ class _Cells:
         self.row = order[first]
         self.n = np.diff(np.r_[first, len(key)]).astype(float)
         self.n_cells = first.size
-        group = groups[self.row]
-        self.group = group
-        self.group_plan = size_plan(group, int(group[-1]) + 1)
+        self.group = groups[self.row]
+        self.group_plan = size_plan(self.group, int(self.group[-1]) + 1)
 
 
 class ProfiledLikelihood:
@@ -288,19 +287,14 @@ class ProfiledLikelihood:
         return names
 
     # -- evaluation ----------------------------------------------------------------
-    def whitened(self, theta_cor, theta_var, M=None):
-        """Rows of ``M`` (default the augmented matrix) multiplied by the weights and
-        the inverse correlation factors; returns (matrix, log w, log|C|)."""
-        At = self.A if M is None else M
-        log_w = None
-        if self.varfunc is not None:
-            log_w = self.varfunc.log_weights(theta_var)
-            w = np.exp(log_w)
-            At = At * (w[:, None] if At.ndim == 2 else w)
-        logdet_C = 0.0
-        if self.corstruct is not None:
-            At, logdet_C = self.corstruct.whiten(theta_cor, At)
-        return At, log_w, logdet_C
+    def whitened(self, theta_cor, log_w):
+        """The augmented rows multiplied by the weights (``WA``), then by the inverse
+        correlation factors (``A~``); returns ``(WA, A~, log|C|)``."""
+        WA = self.A if log_w is None else self.A * np.exp(log_w)[:, None]
+        if self.corstruct is None:
+            return WA, WA, 0.0
+        At, logdet_C = self.corstruct.whiten(theta_cor, WA)
+        return WA, At, logdet_C
 
     def evaluate(self, theta, keep=False, gradient=False):
         # parameters where a structure degenerates (a correlation of exactly 1, an
@@ -330,15 +324,15 @@ class ProfiledLikelihood:
                              self.levels[-1].n_groups)
             else:
                 S = np.tensordot(w2, cells.S, axes=1)
-            At, logdet_C = None, 0.0
+            WA, logdet_C = None, 0.0
         else:
-            At, log_w, logdet_C = self.whitened(theta_cor, theta_var)
+            WA, At, logdet_C = self.whitened(theta_cor, log_w)
             if not self.levels:
                 S = At.T @ At
             else:
                 S = _batched_crossprod(At, self._plan, self.levels[-1].n_groups)
-        # the whitened rows are kept too: the score of the residual parameters uses them
-        self._cross_cache = (key, log_w, S, logdet_C, At)
+        # the weighted rows are kept too: the score of the residual parameters uses them
+        self._cross_cache = (key, log_w, S, logdet_C, WA)
         return S, log_w, logdet_C
 
     @property
@@ -506,16 +500,15 @@ class ProfiledLikelihood:
                 out -= 0.5 * np.einsum("nk,nk->n", t1, t2)
             return out
 
+        f_w = forms(self._cross_cache[4])     # weighted rows of the evaluation just made
+        phi_rho = f_w[0] @ Phi
+        q0 = rowdots(f_w, f_w, phi_rho)
         if cs is None:
-            f_t = forms(self._cross_cache[4])         # rows of the evaluation just made
-            pull = rowdots(f_t, f_t, f_t[0] @ Phi)
+            pull = q0                                 # the weighted rows are whitened
         else:
             # a_r' Gamma A~_r and a_r' Gamma A~_(r+1) with a the rows before whitening
-            WA = self.A if log_w is None else self.A * np.exp(log_w)[:, None]
             a, bb, da, db, dlogdet = cs.banded_factor(theta_cor)
-            f_w = forms(WA)
-            phi_rho = f_w[0] @ Phi
-            q0, q1 = rowdots(f_w, f_w, phi_rho), rowdots(f_w, f_w, phi_rho, lag=True)
+            q1 = rowdots(f_w, f_w, phi_rho, lag=True)
             # the forms are linear and a block lies within one group, so the whitened
             # rows' forms are a_r f_r + b_r f_(r-1): with q0_r = f_r' Gamma f_r and
             # q1_r = f_r' Gamma f_(r+1), same_r = a_r' Gamma A~_r and lag_r = a_r' Gamma

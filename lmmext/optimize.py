@@ -179,7 +179,7 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
     t0 = time.perf_counter()
     f = _Counted(loglik, value_and_grad)
     methods = []
-    x = x0 = np.asarray(x0, dtype=float)
+    x0 = np.asarray(x0, dtype=float)
     if x0.size == 0:
         ll = loglik(x0)
         return OptimInfo(x0, ll, True, "no free variance parameters", 1, 0.0,
@@ -223,7 +223,7 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
         methods.append("Newton")
         return _newton_polish(f, x, lower, H, tol=gfail)
 
-    newton = x.size <= newton_max_params
+    newton = x0.size <= newton_max_params
     # with an analytic gradient the Newton polish takes over once L-BFGS's steps are
     # down to rounding-level changes of the criterion (its line searches stall there)
     early = newton and value_and_grad is not None

@@ -58,8 +58,11 @@ def _panels(n, ax, what):
 
 def _by_levels(res, by, data):
     """Labels (caller order) and the levels, in order, of a panel variable: a column
-    of the model data (or of ``data``) or one value per observation."""
+    of the model data (or of ``data``) or one value per observation; ``by=None`` is one
+    panel (level ``None``) with no name."""
     nobs = _frame_of(res).N
+    if by is None:
+        return np.zeros(nobs), [None], None
     if isinstance(by, str):
         rows = _model_data(res, data)
         if by not in rows.columns:
@@ -114,10 +117,7 @@ def plot_resid_fitted(res, by=None, type="pearson", ax=None, data=None):
     type = _match_arg(type, _RES_TYPES, "type")
     fitted = res.fittedvalues.to_numpy(dtype=float)
     resid = res.residuals(type=type).to_numpy(dtype=float)
-    if by is None:
-        labels, levels, name = np.zeros(len(fitted)), [None], None
-    else:
-        labels, levels, name = _by_levels(res, by, data)
+    labels, levels, name = _by_levels(res, by, data)
     fig, axes = _panels(len(levels), ax, "plot_resid_fitted")
     for panel, level in zip(axes, levels):
         rows = slice(None) if level is None else labels == level
@@ -193,10 +193,7 @@ def plot_qq(res, which="resid", type="pearson", by=None, ax=None, data=None):
         return fig
     type = _match_arg(type, _RES_TYPES, "type")
     resid = res.residuals(type=type).to_numpy(dtype=float)
-    if by is None:
-        labels, levels, name = np.zeros(len(resid)), [None], None
-    else:
-        labels, levels, name = _by_levels(res, by, data)
+    labels, levels, name = _by_levels(res, by, data)
     fig, axes = _panels(len(levels), ax, "plot_qq")
     for panel, level in zip(axes, levels):
         _qq_panel(panel, resid if level is None else resid[labels == level])
