@@ -2,19 +2,25 @@
 
 Variance functions, residual correlation structures, nlme-style ``lme()`` and
 ``gls()``, and nlme's inference, reproducing nlme's numbers.
+
+The package is layered; every import points down this list:
+
+* :mod:`lmmext.structures` -- variance functions, correlation structures, their formulas;
+* :mod:`lmmext.engine` -- the profiled (RE)ML criterion, its score and the optimizer;
+* :mod:`lmmext.inference` -- degrees of freedom, tests, apVar and intervals;
+* :mod:`lmmext.results` -- fitted lme and gls models;
+* :mod:`lmmext.diagnostics` -- variograms, autocorrelations and plots;
+* top level -- data in (:mod:`~lmmext.formula`, :mod:`~lmmext.frame`), the front doors
+  (:mod:`~lmmext.model`), :mod:`~lmmext.henderson` and :mod:`~lmmext.validation`.
 """
-from .varfunc import VarComb, VarConstPower, VarExp, VarFixed, VarFunc, VarIdent, VarPower
-from .model import GLS, MixedLM, gls, lme
+from .diagnostics import (ACF, ACFResult, Variogram, VariogramResult, plot_acf,
+                          plot_observed_fitted, plot_qq, plot_resid_fitted, plot_variogram)
 from .henderson import HendersonResult, henderson
-
-try:  # the correlation structures
-    from .corstruct import (CorAR1, CorARMA, CorCAR1, CorCompSymm, CorExp, CorGaus,
-                            CorLin, CorRatio, CorSpher, CorStruct, CorSymm)
-except ImportError:  # pragma: no cover - during development only
-    pass
-
-from .diagnostics import ACF, ACFResult, Variogram, VariogramResult
-from .plots import plot_acf, plot_observed_fitted, plot_qq, plot_resid_fitted, plot_variogram
+from .inference.comparison import compare_models
+from .model import GLS, MixedLM, gls, lme
+from .structures import (CorAR1, CorARMA, CorCAR1, CorCompSymm, CorExp, CorGaus, CorLin,
+                         CorRatio, CorSpher, CorStruct, CorSymm, VarComb, VarConstPower, VarExp,
+                         VarFixed, VarFunc, VarIdent, VarPower)
 
 __version__ = "0.1.0"
 
@@ -57,7 +63,6 @@ def anova(*fits, type="sequential", L=None, names=None):
     """
     if len(fits) == 1:
         return fits[0].anova(type=type, L=L)
-    from .inference import compare_models
     return compare_models(*fits, names=names)
 
 

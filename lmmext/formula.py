@@ -1,85 +1,20 @@
-"""Parsing of nlme-style one-sided formulas and random-effects specifications.
+"""The model's formulas beyond the fixed effects: nlme's ``random=`` specification
+(``~ x | g``, nested ``~ 1 | a/b``, ``pdDiag(~ x)``, a dict per level), statsmodels'
+``re_formula``/``vc_formula``, and the namespace formulas are evaluated in.
 
-nlme writes structure formulas as ``~ covariate | stratum`` and random effects as
-``~ x | g``, ``~ 1 | a/b`` or a named list of formulas.  These helpers turn such
-strings into small records; evaluation of the covariate expressions is done with
-patsy in the caller's namespace.
+The structures' own ``~ covariate | g`` formulas are parsed by
+:mod:`lmmext.structures.form`.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
-import pandas as pd
 import patsy
 
-__all__ = ["StructForm", "parse_struct_form", "RandomLevel", "parse_random",
-           "eval_covariate", "group_labels"]
+from .structures.form import parse_struct_form, strip_tilde
 
-
-@dataclass(frozen=True)
-class StructForm:
-    """A parsed ``~ covariate | g1/g2`` or ``~ covariate | s1*s2`` formula.
-
-    Attributes
-    ----------
-    covariate : str or None
-        The right-hand side before ``|``; ``None`` for ``~ 1``.
-    grouping : tuple of str
-        Names after ``|``, split on ``/`` (nesting, outer first) or ``*``
-        (crossed strata, as varIdent uses them).  Empty when there is no ``|``.
-    nested : bool
-        True when the grouping used ``/``.
-    text : str
-        The original formula.
-    """
-
-    covariate: str | None
-    grouping: tuple = ()
-    nested: bool = False
-    text: str = "~ 1"
-
-    @property
-    def uses_fitted(self):
-        cov = self.covariate or ""
-        return cov.replace(" ", "") in ("fitted", "fitted(.)", "fitted()")
-
-
-def _strip_tilde(text, what):
-    if not isinstance(text, str):
-        raise TypeError(f"{what} must be a formula string such as '~ 1 | g', got {text!r}")
-    s = text.strip()
-    if not s.startswith("~"):
-        raise ValueError(f"{what} {text!r} must be a one-sided formula starting with '~'")
-    return s[1:].strip()
-
-
-def parse_struct_form(text, what="form"):
-    """Parse a variance-function or correlation-structure formula.
-
-    Examples
-    --------
-    >>> parse_struct_form("~ age | Sex")
-    StructForm(covariate='age', grouping=('Sex',), nested=False, text='~ age | Sex')
-    """
-    body = _strip_tilde(text, what)
-    if body.count("|") > 1:
-        raise ValueError(f"{what} {text!r} has more than one '|'")
-    if "|" in body:
-        lhs, rhs = (p.strip() for p in body.split("|"))
-        if not rhs:
-            raise ValueError(f"{what} {text!r} has nothing after '|'")
-        nested = "/" in rhs
-        if nested and "*" in rhs:
-            raise ValueError(f"{what} {text!r} mixes '/' and '*' in its grouping")
-        parts = tuple(p.strip() for p in re.split(r"[/*]", rhs))
-        if any(not p for p in parts):
-            raise ValueError(f"{what} {text!r} has an empty grouping name")
-    else:
-        lhs, parts, nested = body, (), False
-    cov = None if lhs in ("", "1") else lhs
-    return StructForm(cov, parts, nested, text.strip())
+__all__ = ["RandomLevel", "parse_random", "eval_environment", "formula_rhs", "vc_grouping"]
 
 
 @dataclass
@@ -105,10 +40,10 @@ def _parse_level_rhs(spec, where):
     m = _PD_RE.match(spec)
     if m:
         pd_class = "pdSymm" if m.group(1) == "pdLogChol" else m.group(1)
-        rhs = _strip_tilde(m.group(2), where)
+        rhs = strip_tilde(m.group(2), where)
     else:
         pd_class = "pdSymm"
-        rhs = _strip_tilde(spec, where)
+        rhs = strip_tilde(spec, where)
     if "|" in rhs:
         raise ValueError(f"{where}: {spec!r} must not contain '|' inside a named level")
     return (rhs or "1"), pd_class
@@ -155,57 +90,24 @@ def parse_random(random):
     return [RandomLevel(g, rhs, pd_class) for g in form.grouping]
 
 
-def eval_covariate(expr, data, eval_env=None, what="covariate"):
-    """Evaluate a covariate expression (a column name or a patsy-style expression)
-    on ``data`` and return a float array."""
-    if expr in data.columns:
-        col = data[expr]
-        if not pd.api.types.is_numeric_dtype(col) or isinstance(col.dtype, pd.CategoricalDtype):
-            raise ValueError(f"{what} {expr!r} must be numeric, got dtype {col.dtype}")
-        return col.to_numpy(dtype=float)
-    env = eval_env if eval_env is not None else patsy.EvalEnvironment.capture(0)
-    try:
-        val = env.with_outer_namespace({"np": np}).eval(expr, inner_namespace=_DataNamespace(data))
-    except KeyError as exc:
-        raise KeyError(f"{what} {expr!r}: unknown column {exc.args[0]!r}") from None
-    except NameError as exc:
-        raise KeyError(f"{what} {expr!r}: {exc}") from None
-    arr = np.asarray(val, dtype=float)
-    if arr.ndim == 0:
-        arr = np.full(len(data), float(arr))
-    if arr.shape != (len(data),):
-        raise ValueError(f"{what} {expr!r} must evaluate to one number per row")
-    return arr
+
+def eval_environment(eval_env):
+    """The patsy namespace of a public constructor's ``eval_env=`` argument: an
+    ``EvalEnvironment`` as given, or a frame depth counted from that constructor."""
+    if isinstance(eval_env, patsy.EvalEnvironment):
+        return eval_env
+    # +2: this helper and the public function that called it
+    return patsy.EvalEnvironment.capture(int(eval_env) + 2)
 
 
-class _DataNamespace(dict):
-    """A mapping that reads columns from a DataFrame (for patsy's evaluator)."""
-
-    def __init__(self, data):
-        super().__init__()
-        self._data = data
-
-    def __getitem__(self, key):
-        if key in self._data.columns:
-            return self._data[key]
-        raise KeyError(key)
-
-    def __contains__(self, key):
-        return key in self._data.columns
+def formula_rhs(formula):
+    """``"~ x"`` or ``"x"`` -> ``"x"`` (statsmodels' ``re_formula``)."""
+    s = formula.strip()
+    return s[1:].strip() if s.startswith("~") else s
 
 
-def group_labels(data, names, what="grouping"):
-    """String labels of the (interaction of the) columns ``names``, one per row.
-
-    Nested groupings are labelled ``outer/inner`` as nlme does; this function joins
-    with ``'/'``.  Raises ``KeyError`` naming a missing column.
-    """
-    cols = []
-    for n in names:
-        if n not in data.columns:
-            raise KeyError(f"{what}: unknown column {n!r}")
-        cols.append(data[n].astype(str).to_numpy())
-    out = cols[0].astype(object)
-    for c in cols[1:]:
-        out = out + "/" + c.astype(object)
-    return out
+def vc_grouping(spec):
+    """The factor ``b`` of a statsmodels ``vc_formula`` value ``"0 + C(b)"`` (nlme's nested
+    ``~ 1 | g/b``), or ``None`` for any other form."""
+    m = re.match(r"^\s*~?\s*0\s*\+\s*C\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\)\s*$", spec)
+    return m.group(1) if m else None

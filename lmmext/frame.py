@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import patsy
-from scipy.linalg import qr
 
-from .formula import group_labels
-from .likelihood import Level
+from .engine.levels import Level
+from .engine.linalg import aliased_columns
+from .structures.form import group_labels, level_sort_key
 
 __all__ = ["ModelFrame", "build_frame"]
 
@@ -89,14 +89,6 @@ def _used_columns(texts, data):
     return [c for c in data.columns if c in cols]
 
 
-def _level_sort_key(col):
-    """Integer key that sorts a column by its level order (Categorical order, else
-    sorted values), as nlme's ordering by factor codes does."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        return col.cat.codes.to_numpy()
-    return pd.factorize(col, sort=True)[0]
-
-
 def _check_names(names, data, what):
     for n in names:
         if n not in data.columns:
@@ -117,20 +109,6 @@ def _patsy_error(exc, what):
     if m:
         return KeyError(f"{what}: unknown column or name {m.group(1)!r}")
     return ValueError(f"{what}: {msg}")
-
-
-def _aliased(X, names):
-    """Names of columns that are linear combinations of earlier ones (nlme drops
-    nothing: these are an error)."""
-    if X.shape[1] == 0:
-        return []
-    scale = np.sqrt((X ** 2).sum(axis=0))
-    Xs = X / np.where(scale > 0, scale, 1.0)
-    _, R, piv = qr(Xs, mode="economic", pivoting=True)
-    d = np.abs(np.diag(R))
-    tol = d.max() * max(X.shape) * np.finfo(float).eps * 10 if d.size else 0
-    rank = int((d > tol).sum())
-    return [names[i] for i in sorted(piv[rank:])]
 
 
 def build_frame(formula, data, random=(), weights=None, correlation=None,
@@ -181,7 +159,7 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
         if g not in sort_cols:
             sort_cols.append(g)
     if sort_cols:
-        keys = [_level_sort_key(frame[c]) for c in reversed(sort_cols)]
+        keys = [level_sort_key(frame[c]) for c in reversed(sort_cols)]
         order = np.lexsort(keys)               # stable: keeps data order within groups
     else:
         order = np.arange(len(frame))
@@ -201,7 +179,7 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
     names = list(X_df.columns)
     if X.shape[1] == 0:
         raise ValueError("the fixed-effects formula has no columns")
-    aliased = _aliased(X, names)
+    aliased = aliased_columns(X, names)
     if aliased:
         raise ValueError(f"the fixed-effects design is rank deficient: column(s) {aliased} "
                          "are linear combinations of the others (aliased)")

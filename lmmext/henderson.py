@@ -19,7 +19,7 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import ArpackError, eigsh, splu
 
-from .frame import _aliased
+from .engine.linalg import aliased_columns
 
 __all__ = ["henderson", "HendersonResult"]
 
@@ -284,7 +284,7 @@ def _check_full_column_rank(X, labels):
         return
     if not sp.issparse(X):
         names = labels if labels is not None else [f"X[:, {j}]" for j in range(p)]
-        aliased = _aliased(X, names)
+        aliased = aliased_columns(X, names)
         if aliased:
             verb = "depends" if len(aliased) == 1 else "depend"
             raise _error(f"X is rank deficient: {', '.join(map(str, aliased))} {verb} "

@@ -1,13 +1,14 @@
-"""Model classes and nlme-style front doors: MixedLM, GLS, lme(), gls()."""
+"""The front doors: statsmodels' ``MixedLM`` subclass, the ``GLS`` model, and nlme's
+``lme()`` and ``gls()``.  Each builds a model frame (:mod:`lmmext.frame`), fits it with
+the engine and wraps the fitted state in results (:mod:`lmmext.results`)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import patsy
 from statsmodels.regression import mixed_linear_model as _sm
 
-from .fitting import fit_frame
-from .formula import RandomLevel, parse_random
+from .engine.fitting import fit_frame
+from .formula import RandomLevel, eval_environment, formula_rhs, parse_random, vc_grouping
 from .frame import build_frame
 from .results import GLSResults, LMEResults
 
@@ -182,15 +183,15 @@ class MixedLM(_sm.MixedLM):
             raise ValueError("MixedLM.from_formula needs groups= (the grouping column name)")
         if not isinstance(groups, str):
             raise TypeError("groups= must be a column name in data")
-        levels = [RandomLevel(groups, _rhs(re_formula) if re_formula else "1")]
+        levels = [RandomLevel(groups, formula_rhs(re_formula) if re_formula else "1")]
         for name, spec in (vc_formula or {}).items():
-            inner = _vc_grouping(spec)
+            inner = vc_grouping(spec)
             if inner is None:
                 raise NotImplementedError(
                     f"vc_formula {name!r}: {spec!r} is not of the form '0 + C(b)'; use lme() "
                     "with random={'g': '~ ...', 'b': '~ ...'} for general nested effects")
             levels.append(RandomLevel(inner, "1"))
-        env = _env(eval_env)
+        env = eval_environment(eval_env)
         frame = build_frame(formula, data, levels, weights, correlation, missing, env)
         return cls._from_frame(frame)
 
@@ -284,7 +285,7 @@ class GLS:
         if subset is not None:
             data = data.loc[subset]
         frame = build_frame(formula, data, [], weights, correlation, missing,
-                            _env(eval_env), kind="gls")
+                            eval_environment(eval_env), kind="gls")
         return cls(frame)
 
     def fit(self, reml=True, start=None):
@@ -303,24 +304,6 @@ class GLS:
         """
         state = fit_frame(self._frame, reml=bool(reml), start=_start_vector(start))
         return GLSResults(self, state)
-
-
-def _env(eval_env):
-    if isinstance(eval_env, patsy.EvalEnvironment):
-        return eval_env
-    # +2: this helper and the public function that called it
-    return patsy.EvalEnvironment.capture(int(eval_env) + 2)
-
-
-def _rhs(formula):
-    s = formula.strip()
-    return s[1:].strip() if s.startswith("~") else s
-
-
-def _vc_grouping(spec):
-    import re
-    m = re.match(r"^\s*~?\s*0\s*\+\s*C\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\)\s*$", spec)
-    return m.group(1) if m else None
 
 
 def _start_vector(start):
@@ -375,7 +358,8 @@ def lme(fixed, data, random, weights=None, correlation=None, method="REML",
     if not levels:
         raise ValueError("random= is required for lme(); use gls() for a model without "
                          "random effects")
-    frame = build_frame(fixed, data, levels, weights, correlation, missing, _env(eval_env))
+    frame = build_frame(fixed, data, levels, weights, correlation, missing,
+                        eval_environment(eval_env))
     model = MixedLM._from_frame(frame)
     return model.fit(reml=reml, start=start)
 
@@ -412,6 +396,6 @@ def gls(model, data, weights=None, correlation=None, method="REML", missing="dro
     lme : the model with random effects.
     """
     reml = _method_to_reml(method)
-    frame = build_frame(model, data, [], weights, correlation, missing, _env(eval_env),
-                        kind="gls")
+    frame = build_frame(model, data, [], weights, correlation, missing,
+                        eval_environment(eval_env), kind="gls")
     return GLS(frame).fit(reml=reml, start=start)

@@ -1,4 +1,4 @@
-"""Tests of lmmext.corstruct (nlme's corStruct classes).
+"""Tests of lmmext.structures.correlation (nlme's corStruct classes).
 
 Expected values are the check numbers of the nlme reference (docs section 4), values
 copied from the nlme reference cases (R15-R25, nlme 3.1-162), or dense computations
@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmmext.corstruct import (CorAR1, CorARMA, CorCAR1, CorCompSymm, CorExp, CorGaus,
-                              CorLin, CorRatio, CorSpher, CorStruct, CorSymm)
+from lmmext.structures.correlation import (CorAR1, CorARMA, CorCAR1, CorCompSymm, CorExp,
+                                           CorGaus, CorLin, CorRatio, CorSpher, CorStruct,
+                                           CorSymm)
 
 SPATIAL = [CorExp, CorGaus, CorLin, CorRatio, CorSpher]
 

@@ -51,8 +51,8 @@ def test_api_page_documents_every_public_name(html):
 
 
 def test_diagnostics_page_draws_every_plot_function(html):
-    """Each plot function of lmmext.plots draws a figure of the diagnostics page."""
-    from lmmext import plots
+    """Each plot function of lmmext.diagnostics.plots draws a figure of the diagnostics page."""
+    from lmmext.diagnostics import plots
     source = (DOCS / "diagnostics.rst").read_text(encoding="utf-8")
     blocks = re.findall(r"^\.\. plot::\n((?:\n|   .*\n)+)", source, flags=re.M)
     code = "".join(blocks)

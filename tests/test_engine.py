@@ -6,7 +6,7 @@ import pytest
 from lmmext import VarIdent, VarPower, lme
 from lmmext.formula import parse_random
 from lmmext.frame import build_frame
-from lmmext.likelihood import ProfiledLikelihood
+from lmmext.engine.likelihood import ProfiledLikelihood
 
 
 def dense_loglik(y, X, Sigma_rel, reml):

@@ -152,7 +152,7 @@ def test_ar1_with_even_lags_is_not_stuck_at_independence(O):
 
 
 def test_nonconvergence_warns_and_returns_the_best_fit(O, monkeypatch):
-    import lmmext.fitting as fitting
+    import lmmext.engine.fitting as fitting
     real = fitting.maximize
 
     def stalled(loglik, x0, lower=None, **kwargs):

@@ -1,4 +1,4 @@
-"""The analytic gradient of the profiled (RE)ML criterion (lmmext.gradient and the
+"""The analytic gradient of the profiled (RE)ML criterion (lmmext.engine.gradient and the
 Henderson-equation score of ProfiledLikelihood) against central differences of the
 criterion itself, which is validated against nlme in test_validation."""
 import pathlib
@@ -10,8 +10,8 @@ import pytest
 import lmmext
 from lmmext import (CorAR1, CorARMA, CorCAR1, CorCompSymm, CorExp, CorSymm, VarComb,
                     VarConstPower, VarExp, VarIdent, VarPower)
-from lmmext.gradient import UnitAlgebra
-from lmmext.optimize import central_differences
+from lmmext.engine.gradient import UnitAlgebra
+from lmmext.structures.numdiff import central_differences
 
 
 def _engine(fit):
@@ -104,8 +104,8 @@ def test_cached_crossproducts_follow_a_changed_fitted_covariate(data):
     mu = eng.X @ fit._state.evaluation.beta
     vf.set_fitted(mu * 1.5)
     after = eng.loglik(theta)
-    fresh = lmmext.likelihood.ProfiledLikelihood(eng.y, eng.X, eng.levels, vf, eng.corstruct,
-                                                 reml=eng.reml)
+    fresh = lmmext.engine.likelihood.ProfiledLikelihood(eng.y, eng.X, eng.levels, vf,
+                                                        eng.corstruct, reml=eng.reml)
     assert after == pytest.approx(fresh.loglik(theta), abs=1e-9)
     assert abs(after - before) > 1e-3
     if old is not None:

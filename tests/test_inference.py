@@ -165,7 +165,7 @@ def test_apvar_equals_accurate_hessian_of_nlmes_criterion(cid):
     0.282 for the outer-level variance; C06: 0.117 vs 0.741; C23: "non-positive
     definite").  validation/R/apvar_accurate.R differentiates nlme's own criterion with
     Richardson extrapolation; lmmext's apVar equals that to 1e-3."""
-    from lmmext.intervals import approximate_covariance
+    from lmmext.inference.apvar import approximate_covariance
     from lmmext.validation import fit_case
     ref = np.array(ACCURATE[cid]["apVar_accurate"])
     ap = approximate_covariance(fit_case(REF[cid])._state)

@@ -3,7 +3,7 @@ range equals a pairwise distance).  Maxima and values below are derived by hand.
 import numpy as np
 import pytest
 
-from lmmext.optimize import maximize
+from lmmext.engine.optimize import maximize
 
 KINK = 1.9547647947583930            # log(sqrt(65) - 1), as in validation case P07
 

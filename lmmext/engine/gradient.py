@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
 
-from .likelihood import LOG2PI, size_plan, tri_inverse
+from .linalg import LOG2PI, size_plan, tri_inverse
 
 __all__ = ["UnitAlgebra", "dense_is_worthwhile"]
 

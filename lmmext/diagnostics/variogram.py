@@ -1,33 +1,31 @@
-"""Residual diagnostics of nlme: the semivariogram (``Variogram``) and the
-autocorrelation function (``ACF``) of within-group residuals.
+"""nlme's semivariogram of within-group residuals (``Variogram``).
 
-Both follow nlme 3.1-162's ``Variogram.lme`` / ``Variogram.gls`` and ``ACF.lme`` /
-``ACF.gls`` step by step (pairs within groups, R's quantile and ``cut`` rules for the
-distance classes, the Cressie-Hawkins robust estimator, the model semivariogram of a
-spatial correlation structure), so that the numbers equal nlme's.  Residuals are taken
+It follows nlme 3.1-162's ``Variogram.lme`` / ``Variogram.gls`` step by step (pairs
+within groups, R's quantile and ``cut`` rules for the distance classes, the
+Cressie-Hawkins robust estimator, the model semivariogram of a spatial correlation
+structure), so that the numbers equal nlme's.  Residuals are taken
 in the caller's row order within each group, which is nlme's order on data sorted by
 the grouping factors; nlme itself mixes up rows of unsorted data in two places
 (positions for ``form = ~ 1`` and normalized residuals), lmmext does not.
 
-The plots of these results live in :mod:`lmmext.plots` (matplotlib is optional).
+The plots live in :mod:`lmmext.diagnostics.plots` (matplotlib is optional).
 """
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 import pandas as pd
 
-from .corstruct import CorExp, CorGaus, CorLin, CorRatio, CorSpher, _split_terms
-from .formula import eval_covariate, parse_struct_form
-from .frame import _level_sort_key
+from ..structures.correlation.spatial import SPATIAL_STRUCTURES
+from ..structures.form import parse_struct_form
+from .fit_rows import (RES_TYPES, codes_of_columns, cor_codes, distances, finite_number,
+                       form_coordinates, frame_of, is_lme, lme_codes, match_arg, model_data,
+                       positive_int, residuals_of, within_group_pairs)
 
-__all__ = ["Variogram", "ACF", "VariogramResult", "ACFResult"]
+__all__ = ["Variogram", "VariogramResult"]
 
-_RES_TYPES = ("pearson", "response", "normalized")
+
 _COLLAPSE = ("quantiles", "fixed", "none")
 _METRICS = ("euclidean", "maximum", "manhattan")
-_SPATIAL = (CorExp, CorGaus, CorLin, CorRatio, CorSpher)
 # Cressie-Hawkins robust semivariogram: (mean |dr|^(1/2))^4 / (0.457 + 0.494 / n_h)
 _CH_A, _CH_B = 0.457, 0.494
 
@@ -59,185 +57,9 @@ class VariogramResult(pd.DataFrame):
         return VariogramResult
 
     def plot(self, ax=None, **kwargs):
-        """Draw the semivariogram; see :func:`lmmext.plots.plot_variogram`."""
+        """Draw the semivariogram; see :func:`lmmext.plot_variogram`."""
         from .plots import plot_variogram
         return plot_variogram(self, ax=ax, **kwargs)
-
-
-class ACFResult(pd.DataFrame):
-    """Empirical autocorrelation of within-group residuals (nlme's ``ACF`` object).
-
-    A DataFrame with the columns
-
-    * ``lag``: 0, 1, ..., ``maxLag``;
-    * ``ACF``: the autocorrelation at the lag;
-    * ``n_pairs``: the number of residual pairs at the lag (nlme's
-      ``attr(, "n.used")``).
-    """
-
-    @property
-    def _constructor(self):
-        return ACFResult
-
-    def plot(self, alpha=0.01, ax=None):
-        """Draw the autocorrelations with nlme's critical bands; see
-        :func:`lmmext.plots.plot_acf`."""
-        from .plots import plot_acf
-        return plot_acf(self, alpha=alpha, ax=ax)
-
-
-# ---------------------------------------------------------------------------------
-# argument checks
-# ---------------------------------------------------------------------------------
-def _match_arg(value, choices, what):
-    """R's ``match.arg``: an exact name or a unique prefix of one."""
-    if isinstance(value, str):
-        hits = [c for c in choices if c == value] or [c for c in choices if c.startswith(value)]
-        if len(hits) == 1 and value:
-            return hits[0]
-    raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-
-
-def _positive_int(value, what, minimum=1):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
-            or value < minimum:
-        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _finite_number(value, what):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or not np.isfinite(value):
-        raise ValueError(f"{what} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _frame_of(res):
-    frame = getattr(res, "frame", None)
-    if frame is None or not hasattr(res, "residuals"):
-        raise TypeError(f"expected an lmmext fit (the result of lme(), gls(), "
-                        f"MixedLM.fit() or GLS.fit()), got {type(res).__name__}")
-    return frame
-
-
-def _is_lme(frame):
-    return bool(frame.levels)
-
-
-# ---------------------------------------------------------------------------------
-# rows, groups and coordinates in the caller's row order
-# ---------------------------------------------------------------------------------
-def _model_data(res, data):
-    """The model's rows in the caller's order: the model frame, or the columns of
-    ``data`` (the DataFrame the model was fitted to) for its kept rows."""
-    frame = res.frame
-    if data is None:
-        caller = frame.data.iloc[np.argsort(frame.order, kind="stable")]
-        return caller.set_axis(frame.index, axis=0)
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be the pandas DataFrame the model was fitted to, "
-                        f"got {type(data).__name__}")
-    if not data.index.is_unique:
-        raise ValueError("data has duplicated index labels; cannot match its rows to the fit")
-    missing = frame.index.difference(data.index)
-    if len(missing):
-        raise ValueError(f"data lacks {len(missing)} row(s) of the fit (e.g. index "
-                         f"{missing[0]!r}); pass the DataFrame the model was fitted to")
-    return data.loc[frame.index]
-
-
-def _residuals(res, resType):
-    return res.residuals(type=resType).to_numpy(dtype=float)
-
-
-def _codes_of_columns(data, names, what):
-    """Group codes 0..G-1 in level order (outer column first) of grouping columns."""
-    for n in names:
-        if n not in data.columns:
-            raise KeyError(f"{what}: unknown column {n!r} (pass data= with the columns the "
-                           "fit does not use)")
-        if data[n].isna().any():
-            raise ValueError(f"{what}: grouping column {n!r} has missing values")
-    keys = np.column_stack([_level_sort_key(data[n]) for n in names])
-    _, codes = np.unique(keys, axis=0, return_inverse=True)
-    return np.asarray(codes).ravel()
-
-
-def _lme_codes(res, grouping, what):
-    """Innermost random-effects groups (nlme uses ``getGroups(fit, level = Q)`` whatever
-    the grouping in ``form``; a different grouping is refused instead of ignored)."""
-    frame = res.frame
-    names = [lev.name for lev in frame.levels]
-    if grouping and list(grouping) not in (names, names[-1:]):
-        raise ValueError(f"{what}: an lme fit's residuals are grouped by its innermost random "
-                         f"effects grouping {names[-1]!r}, not {'/'.join(grouping)!r}")
-    return frame.to_caller_order(frame.levels[-1].codes)
-
-
-def _cor_codes(res):
-    """The groups of a gls fit's correlation structure (nlme's ``getGroups(gls)``),
-    or None when it has none."""
-    cs = res.frame.corstruct
-    if cs is None or not cs.form.grouping:
-        return None
-    return res.frame.to_caller_order(cs.row_blocks)
-
-
-def _position_in_group(codes):
-    """1, 2, ..., n_g within each group, in row order (nlme's ``form = ~ 1``)."""
-    order = np.argsort(codes, kind="stable")
-    sizes = np.bincount(codes)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    pos = np.empty(len(codes))
-    pos[order] = np.arange(len(codes)) - np.repeat(starts, sizes) + 1
-    return pos
-
-
-def _form_coordinates(covariate, data, codes, eval_env, what):
-    if covariate is None:
-        return _position_in_group(codes)[:, None]
-    cols = []
-    for term in _split_terms(covariate):
-        try:
-            x = eval_covariate(term, data, eval_env, f"{what} covariate")
-        except KeyError as exc:
-            raise KeyError(f"{exc.args[0]}; pass data= (the DataFrame the model was fitted "
-                           "to) for columns the model does not use") from None
-        if not np.all(np.isfinite(x)):
-            raise ValueError(f"{what}: covariate {term!r} has missing or infinite values")
-        cols.append(x)
-    return np.column_stack(cols)
-
-
-def _within_group_pairs(codes):
-    """Row indices ``(i, j)`` of every pair of rows of one group, groups in code order
-    and pairs as R's ``dist`` lists them (column-wise lower triangle: (2,1), (3,1), ...,
-    (3,2), ...) with rows in their order within the group."""
-    order = np.argsort(codes, kind="stable")
-    sizes = np.bincount(codes)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    groups, first, second = [], [], []
-    for n in np.unique(sizes[sizes >= 2]):
-        g = np.flatnonzero(sizes == n)
-        rows = order[starts[g, None] + np.arange(n)]
-        a, b = np.triu_indices(n, 1)
-        groups.append(np.repeat(g, len(a)))
-        first.append(rows[:, a].ravel())
-        second.append(rows[:, b].ravel())
-    if not groups:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    keep = np.argsort(np.concatenate(groups), kind="stable")
-    return np.concatenate(first)[keep], np.concatenate(second)[keep]
-
-
-def _distances(coords, i, j, metric):
-    """Distances as R's ``dist`` computes them (same operations, same rounding)."""
-    diff = coords[i] - coords[j]
-    if metric == "euclidean":
-        return np.sqrt((diff * diff).sum(axis=1))
-    if metric == "manhattan":
-        return np.abs(diff).sum(axis=1)
-    return np.abs(diff).max(axis=1)
 
 
 # ---------------------------------------------------------------------------------
@@ -348,8 +170,8 @@ def _model_variogram(res, resType, length_out):
     over the range of its within-group distances (nlme's ``Variogram.corSpatial``)."""
     cs = res.frame.corstruct
     codes, coords, metric = _structure_distances(res)
-    i, j = _within_group_pairs(codes)
-    d = _distances(coords, i, j, metric)
+    i, j = within_group_pairs(codes)
+    d = distances(coords, i, j, metric)
     if d.size == 0:
         return None
     params = res.correlation_params
@@ -430,15 +252,15 @@ def Variogram(res, form=None, resType="pearson", robust=False, maxDist=None,
     ``sig2 * (nugget + (1 - nugget) * (1 - cor(d)))`` with ``sig2 = 1`` for Pearson
     and ``sigma^2`` for response residuals.
     """
-    frame = _frame_of(res)
-    resType = _match_arg(resType, _RES_TYPES, "resType")
-    collapse = _match_arg(collapse, _COLLAPSE, "collapse")
+    frame = frame_of(res)
+    resType = match_arg(resType, RES_TYPES, "resType")
+    collapse = match_arg(collapse, _COLLAPSE, "collapse")
     if not isinstance(robust, (bool, np.bool_)):
         raise ValueError(f"robust must be True or False, got {robust!r}")
-    nint = _positive_int(nint, "nint")
-    length_out = 50 if length_out is None else _positive_int(length_out, "length_out")
+    nint = positive_int(nint, "nint")
+    length_out = 50 if length_out is None else positive_int(length_out, "length_out")
     if maxDist is not None:
-        maxDist = _finite_number(maxDist, "maxDist")
+        maxDist = finite_number(maxDist, "maxDist")
     if breaks is not None:
         try:
             breaks = np.asarray(breaks, dtype=float).ravel()
@@ -447,31 +269,31 @@ def Variogram(res, form=None, resType="pearson", robust=False, maxDist=None,
         if breaks.size == 0 or not np.all(np.isfinite(breaks)):
             raise ValueError(f"breaks must be finite numbers, got {breaks!r}")
     cs = frame.corstruct
-    spatial = isinstance(cs, _SPATIAL)
+    spatial = isinstance(cs, SPATIAL_STRUCTURES)
 
     if form is None and spatial:
-        if metric is not None and _match_arg(metric, _METRICS, "metric") != cs.metric:
+        if metric is not None and match_arg(metric, _METRICS, "metric") != cs.metric:
             raise ValueError(f"the distances come from the fit's {type(cs).__name__} with "
                              f"metric {cs.metric!r}; give form= to use another metric")
         codes, coords, metric = _structure_distances(res)
     else:
-        metric = _match_arg("euclidean" if metric is None else metric, _METRICS, "metric")
+        metric = match_arg("euclidean" if metric is None else metric, _METRICS, "metric")
         parsed = parse_struct_form("~ 1" if form is None else form, "Variogram form")
-        rows = _model_data(res, data)
-        if _is_lme(frame):
-            codes = _lme_codes(res, parsed.grouping, "Variogram form")
+        rows = model_data(res, data)
+        if is_lme(frame):
+            codes = lme_codes(res, parsed.grouping, "Variogram form")
         elif parsed.grouping:
-            codes = _codes_of_columns(rows, parsed.grouping, "Variogram form")
+            codes = codes_of_columns(rows, parsed.grouping, "Variogram form")
         else:
-            codes = _cor_codes(res)
+            codes = cor_codes(res)
             if codes is None:
                 codes = np.zeros(frame.N, dtype=np.int64)
-        coords = _form_coordinates(parsed.covariate, rows, codes, frame.eval_env,
+        coords = form_coordinates(parsed.covariate, rows, codes, frame.eval_env,
                                    "Variogram form")
 
-    r = _residuals(res, resType)
-    i, j = _within_group_pairs(codes)
-    dist = _distances(coords, i, j, metric)
+    r = residuals_of(res, resType)
+    i, j = within_group_pairs(codes)
+    dist = distances(coords, i, j, metric)
     variog = (r[i] - r[j]) ** 2 / 2.0
     if maxDist is not None:
         keep = dist <= maxDist
@@ -493,68 +315,3 @@ def Variogram(res, form=None, resType="pearson", robust=False, maxDist=None,
     out.model = (_model_variogram(res, resType, length_out)
                  if spatial and resType != "normalized" else None)
     return out
-
-
-# ---------------------------------------------------------------------------------
-# ACF
-# ---------------------------------------------------------------------------------
-def ACF(res, maxLag=None, resType="pearson", form=None, data=None):
-    """Empirical autocorrelation of within-group residuals, as nlme's ``ACF(fit)``.
-
-    ``ACF(k) = c(k) / c(0)`` with ``c(k) = sum e_t e_{t+k} / n(k)``, the sum over all
-    pairs of residuals ``k`` rows apart in the same group (row order within groups)
-    and ``n(k)`` their number.
-
-    Parameters
-    ----------
-    res : LMEResults or GLSResults
-        A fitted lmmext model.
-    maxLag : int, optional
-        Largest lag; default ``min(L, int(10 log10(L + 1)))`` with ``L`` the largest
-        group size minus one (nlme).
-    resType : {"pearson", "response", "normalized"}
-        Residual type (default ``"pearson"``, as nlme).
-    form : str, optional
-        gls only: ``"~ 1 | g"`` groups the residuals when the correlation structure
-        has no grouping (nlme's ``ACF.gls(form=)``); without either, the residuals are
-        one series.  lme fits use their innermost random-effects groups.
-    data : DataFrame, optional
-        The data the model was fitted to, when ``form`` names a column the model does
-        not use.
-
-    Returns
-    -------
-    ACFResult
-        Columns ``lag``, ``ACF`` and ``n_pairs`` (nlme's ``n.used``); lags beyond the
-        largest group have no pairs and a NaN autocorrelation.
-    """
-    frame = _frame_of(res)
-    resType = _match_arg(resType, _RES_TYPES, "resType")
-    if _is_lme(frame):
-        if form is not None:
-            raise ValueError("form= applies to gls fits; an lme fit's residuals are grouped "
-                             "by its innermost random-effects grouping")
-        codes = _lme_codes(res, (), "ACF")
-    else:
-        codes = _cor_codes(res)
-        if codes is None and form is not None:
-            parsed = parse_struct_form(form, "ACF form")
-            if parsed.grouping:
-                codes = _codes_of_columns(_model_data(res, data), parsed.grouping, "ACF form")
-        if codes is None:
-            codes = np.zeros(frame.N, dtype=np.int64)
-    order = np.argsort(codes, kind="stable")
-    e, g = _residuals(res, resType)[order], codes[order]
-    if maxLag is None:
-        longest = int(np.bincount(codes).max()) - 1
-        maxLag = min(longest, int(10 * np.log10(longest + 1)))
-    maxLag = _positive_int(maxLag, "maxLag", minimum=0)
-    cross = np.zeros(maxLag + 1)
-    n_pairs = np.zeros(maxLag + 1, dtype=np.int64)
-    for k in range(maxLag + 1):
-        same = g[:len(g) - k] == g[k:]
-        cross[k] = np.dot(e[:len(e) - k][same], e[k:][same])
-        n_pairs[k] = int(same.sum())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cov = cross / n_pairs
-    return ACFResult({"lag": np.arange(maxLag + 1), "ACF": cov / cov[0], "n_pairs": n_pairs})

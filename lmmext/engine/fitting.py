@@ -20,6 +20,9 @@ _LOWER_LOG_SD = -30.0
 
 @dataclass
 class FitState:
+    """What a fit leaves for the results: the frame, the engine, the estimates, the
+    final evaluation, the BLUPs and the optimizer's record."""
+
     frame: object
     engine: ProfiledLikelihood
     theta: np.ndarray

@@ -26,109 +26,15 @@ No dense ``N x N`` matrix is ever formed and no inverse is computed explicitly.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
 
-LOG2PI = np.log(2.0 * np.pi)
+from .gradient import UnitAlgebra, dense_is_worthwhile
+from .linalg import LOG2PI, batched_crossprod, size_plan, sum_runs, tri_inverse
 
-__all__ = ["Level", "ProfiledLikelihood", "Evaluation"]
-
-
-@dataclass
-class Level:
-    """One grouping level of the random effects.
-
-    Parameters
-    ----------
-    name : str
-        Grouping name (``"Subject"``; nested ``"Machine"`` within ``"Worker"``).
-    codes : ndarray of int, shape (N,)
-        Group index per row, in engine order: non-decreasing, ``0..n_groups-1``, and
-        nested within the codes of the next outer level.
-    labels : sequence of str
-        Label of each group (nlme style, ``outer/inner`` for nested levels).
-    Z : ndarray, shape (N, q)
-        Random-effects design of this level.
-    z_names : list of str
-    pd_class : {"pdSymm", "pdDiag", "pdIdent"}
-    """
-
-    name: str
-    codes: np.ndarray
-    labels: list
-    Z: np.ndarray
-    z_names: list
-    pd_class: str = "pdSymm"
-    first_row: np.ndarray = field(init=False)
-
-    def __post_init__(self):
-        self.codes = np.asarray(self.codes, dtype=np.int64)
-        self.Z = np.asarray(self.Z, dtype=float).reshape(len(self.codes), -1)
-        starts = np.flatnonzero(np.r_[True, np.diff(self.codes) != 0])
-        self.first_row = starts
-        if self.pd_class not in ("pdSymm", "pdDiag", "pdIdent"):
-            raise ValueError(f"unknown random-effects structure {self.pd_class!r}")
-
-    @property
-    def q(self):
-        return self.Z.shape[1]
-
-    @property
-    def n_groups(self):
-        return len(self.first_row)
-
-    @property
-    def n_params(self):
-        q = self.q
-        return {"pdSymm": q * (q + 1) // 2, "pdDiag": q, "pdIdent": 1}[self.pd_class]
-
-    def factor(self, theta):
-        """Lower-triangular ``L`` with ``D~ = L L'`` from the unconstrained parameters
-        (log of the diagonal, then the below-diagonal entries row by row)."""
-        q = self.q
-        if self.pd_class == "pdIdent":
-            return np.exp(theta[0]) * np.eye(q)
-        if self.pd_class == "pdDiag":
-            return np.diag(np.exp(theta))
-        L = np.diag(np.exp(theta[:q]))
-        L[np.tril_indices(q, -1)] = theta[q:]
-        return L
-
-    def factor_jacobian(self, theta):
-        """Derivatives ``dL/dtheta_j`` of :meth:`factor`, shape ``(n_params, q, q)``."""
-        q = self.q
-        out = np.zeros((self.n_params, q, q))
-        if self.pd_class == "pdIdent":
-            out[0] = np.exp(theta[0]) * np.eye(q)
-            return out
-        idx = np.arange(q)
-        out[idx, idx, idx] = np.exp(theta[:q])
-        if self.pd_class == "pdSymm":
-            rows, cols = np.tril_indices(q, -1)
-            out[q + np.arange(rows.size), rows, cols] = 1.0
-        return out
-
-    def unfactor(self, L):
-        """Inverse of :meth:`factor` (``L`` lower triangular, positive diagonal)."""
-        d = np.log(np.clip(np.diag(L), 1e-300, None))
-        if self.pd_class == "pdIdent":
-            return d[:1].copy()
-        if self.pd_class == "pdDiag":
-            return d
-        return np.concatenate([d, L[np.tril_indices(self.q, -1)]])
-
-    def start(self):
-        """nlme's starting value: relative precision ``diag(0.375^2 sum z^2 / m)``."""
-        ss = (self.Z ** 2).sum(axis=0) / self.n_groups
-        ss = np.where(ss > 0, ss, 1.0)
-        rel_sd = 1.0 / (0.375 * np.sqrt(ss))
-        if self.pd_class == "pdIdent":
-            return np.log([rel_sd.mean()])
-        if self.pd_class == "pdDiag":
-            return np.log(rel_sd)
-        return np.concatenate([np.log(rel_sd), np.zeros(self.q * (self.q - 1) // 2)])
+__all__ = ["ProfiledLikelihood", "Evaluation"]
 
 
 @dataclass
@@ -148,53 +54,6 @@ class Evaluation:
     level_store: list          # per level (S before elimination, Cholesky of M)
 
 
-def tri_inverse(L):
-    """Inverses of a stack ``(G, n, n)`` of lower-triangular matrices by forward
-    substitution vectorized over the stack (for small ``n`` much cheaper than a general
-    batched solve)."""
-    G, n, _ = L.shape
-    out = np.zeros_like(L)
-    for i in range(n):
-        row = -np.einsum("gk,gkj->gj", L[:, i, :i], out[:, :i, :])
-        row[:, i] += 1.0
-        out[:, i, :] = row / L[:, i, i, None]
-    return out
-
-
-def _batched_crossprod(At, plan, n_units):
-    """``A_u' A_u`` for every unit ``u``; ``plan`` is a list of (row index (G, n), unit ids)."""
-    m = At.shape[1]
-    S = np.empty((n_units, m, m))
-    for rows, uid in plan:
-        T = At[rows]                                   # (G, n, m)
-        S[uid] = np.matmul(T.transpose(0, 2, 1), T)
-    return S
-
-
-def sum_runs(X, plan, n_units):
-    """Sums of the contiguous runs of ``X``'s rows described by ``plan`` (from
-    :func:`size_plan`), one batch per run length (``np.add.reduceat`` costs ~2 us a run)."""
-    if len(plan) == 1 and plan[0][0].shape[1] == 1:
-        return X                                  # every run is one row, in order
-    out = np.empty((n_units,) + X.shape[1:])
-    for rows, uid in plan:
-        out[uid] = X[rows].sum(axis=1)
-    return out
-
-
-def size_plan(codes, n_units):
-    """Group the rows of contiguous units by unit size for batched work."""
-    starts = np.flatnonzero(np.r_[True, np.diff(codes) != 0])
-    sizes = np.diff(np.r_[starts, len(codes)])
-    plan = []
-    for n in np.unique(sizes):
-        uid = np.flatnonzero(sizes == n)
-        rows = starts[uid][:, None] + np.arange(n)[None, :]
-        plan.append((rows, uid))
-    assert len(starts) == n_units
-    return plan
-
-
 class _Cells:
     """Rows grouped into (group, stratum) cells, ordered by group; ``S`` holds each
     cell's unweighted cross-products, ``row`` one row of each cell, ``n`` their sizes,
@@ -205,7 +64,7 @@ class _Cells:
         order = np.argsort(key, kind="stable")
         key = key[order]
         first = np.flatnonzero(np.r_[True, np.diff(key) != 0])
-        self.S = _batched_crossprod(A[order], size_plan(key, first.size), first.size)
+        self.S = batched_crossprod(A[order], size_plan(key, first.size), first.size)
         self.row = order[first]
         self.n = np.diff(np.r_[first, len(key)]).astype(float)
         self.n_cells = first.size
@@ -330,7 +189,7 @@ class ProfiledLikelihood:
             if not self.levels:
                 S = At.T @ At
             else:
-                S = _batched_crossprod(At, self._plan, self.levels[-1].n_groups)
+                S = batched_crossprod(At, self._plan, self.levels[-1].n_groups)
         # the weighted rows are kept too: the score of the residual parameters uses them
         self._cross_cache = (key, log_w, S, logdet_C, WA)
         return S, log_w, logdet_C
@@ -423,7 +282,6 @@ class ProfiledLikelihood:
             else:
                 # several random effects with a correlation structure: the per-unit dense
                 # algebra measured twice as fast (benchmark case d), where affordable
-                from .gradient import dense_is_worthwhile
                 self._schur = not dense_is_worthwhile(self)
         return self._schur
 
@@ -573,7 +431,6 @@ class ProfiledLikelihood:
         """The per-unit dense algebra giving the analytic gradient, or ``None`` when the
         units are too large for it to pay (then gradients are finite differences)."""
         if not hasattr(self, "_analytic"):
-            from .gradient import UnitAlgebra, dense_is_worthwhile
             smooth = self.corstruct is None or self.corstruct.differentiable
             self._analytic = (UnitAlgebra(self) if smooth and dense_is_worthwhile(self)
                               else None)
@@ -581,7 +438,7 @@ class ProfiledLikelihood:
 
     def value_and_gradient(self, theta):
         """``(loglik, d loglik / d theta)``: from the elimination itself where
-        :attr:`schur_gradient`, else by :mod:`lmmext.gradient`."""
+        :attr:`schur_gradient`, else by :mod:`lmmext.engine.gradient`."""
         if self.schur_gradient:
             return self.evaluate(theta, gradient=True)
         with np.errstate(divide="raise", invalid="raise", over="raise"):

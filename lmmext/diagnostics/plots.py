@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .diagnostics import _RES_TYPES, _frame_of, _match_arg, _model_data, _position_in_group
+from .fit_rows import RES_TYPES, frame_of, match_arg, model_data, position_in_group
 
 __all__ = ["plot_resid_fitted", "plot_qq", "plot_observed_fitted", "plot_variogram",
            "plot_acf"]
@@ -60,11 +60,11 @@ def _by_levels(res, by, data):
     """Labels (caller order) and the levels, in order, of a panel variable: a column
     of the model data (or of ``data``) or one value per observation; ``by=None`` is one
     panel (level ``None``) with no name."""
-    nobs = _frame_of(res).N
+    nobs = frame_of(res).N
     if by is None:
         return np.zeros(nobs), [None], None
     if isinstance(by, str):
-        rows = _model_data(res, data)
+        rows = model_data(res, data)
         if by not in rows.columns:
             raise KeyError(f"by={by!r} is not a column of the fit's data "
                            f"({', '.join(map(str, rows.columns))}); pass data= with it")
@@ -113,8 +113,8 @@ def plot_resid_fitted(res, by=None, type="pearson", ax=None, data=None):
     matplotlib.figure.Figure
         Each panel has the scatter of (fitted, residual) and a horizontal line at 0.
     """
-    _frame_of(res)
-    type = _match_arg(type, _RES_TYPES, "type")
+    frame_of(res)
+    type = match_arg(type, RES_TYPES, "type")
     fitted = res.fittedvalues.to_numpy(dtype=float)
     resid = res.residuals(type=type).to_numpy(dtype=float)
     labels, levels, name = _by_levels(res, by, data)
@@ -175,8 +175,8 @@ def plot_qq(res, which="resid", type="pearson", by=None, ax=None, data=None):
         Each panel plots the sorted values (y) against the normal quantiles of R's
         ``ppoints(n)`` (x).
     """
-    _frame_of(res)
-    which = _match_arg(which, ("resid", "ranef"), "which")
+    frame_of(res)
+    which = match_arg(which, ("resid", "ranef"), "which")
     if which == "ranef":
         if by is not None:
             raise ValueError("by= applies to which='resid'")
@@ -191,7 +191,7 @@ def plot_qq(res, which="resid", type="pearson", by=None, ax=None, data=None):
             panel.set_title(col if lev is None else f"{lev}: {col}", fontsize="medium")
         _label(fig, axes, "Quantiles of standard normal", "Random effects")
         return fig
-    type = _match_arg(type, _RES_TYPES, "type")
+    type = match_arg(type, RES_TYPES, "type")
     resid = res.residuals(type=type).to_numpy(dtype=float)
     labels, levels, name = _by_levels(res, by, data)
     fig, axes = _panels(len(levels), ax, "plot_qq")
@@ -246,7 +246,7 @@ def plot_observed_fitted(res, level=None, by_group=False, x=None, max_panels=16,
     -------
     matplotlib.figure.Figure
     """
-    frame = _frame_of(res)
+    frame = frame_of(res)
     observed = frame.to_caller_order(frame.y)
     if frame.levels:
         fitted = res.fitted(level).to_numpy(dtype=float)
@@ -271,9 +271,9 @@ def plot_observed_fitted(res, level=None, by_group=False, x=None, max_panels=16,
         raise ValueError(f"max_panels must be a positive integer, got {max_panels!r}")
     codes, labels = _fit_groups(res)
     if x is None:
-        xs, xlabel = _position_in_group(codes), "Observation within group"
+        xs, xlabel = position_in_group(codes), "Observation within group"
     else:
-        rows = _model_data(res, data)
+        rows = model_data(res, data)
         if x not in rows.columns:
             raise KeyError(f"x={x!r} is not a column of the fit's data; pass data= with it")
         xs, xlabel = rows[x].to_numpy(dtype=float), x

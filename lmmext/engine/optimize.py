@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
+from ..structures.numdiff import central_differences, hessian, step_sizes
+
 __all__ = ["OptimInfo", "maximize"]
 
 _BAD = 1e100
@@ -114,52 +116,13 @@ class _Counted:
             return hessian(self, x)
         x = np.asarray(x, dtype=float)
         g0 = self.grad(x)
-        h = _steps(x, 1e-5)
+        h = step_sizes(x, 1e-5)
         H = np.empty((x.size, x.size))
         for i in range(x.size):
             e = np.zeros_like(x)
             e[i] = h[i]
             H[i] = (self.grad(x + e) - g0) / h[i]
         return (H + H.T) / 2.0
-
-
-def _steps(x, rel):
-    return rel * np.maximum(1.0, np.abs(x))
-
-
-def central_differences(fun, x, rel=1e-4):
-    """Central-difference derivatives of ``fun`` (scalar- or array-valued) at ``x``,
-    stacked along a new first axis (one entry per element of ``x``)."""
-    x = np.asarray(x, dtype=float)
-    h = _steps(x, rel)
-    out = []
-    for i in range(x.size):
-        e = np.zeros_like(x)
-        e[i] = h[i]
-        out.append((np.asarray(fun(x + e)) - np.asarray(fun(x - e))) / (2.0 * h[i]))
-    return np.array(out, dtype=float)
-
-
-def hessian(f, x, rel=1e-3, richardson=False):
-    """Central-difference Hessian with steps ``rel * max(1, |x|)``; with
-    ``richardson=True`` the steps ``h`` and ``h/2`` are combined to cancel the
-    ``O(h^2)`` error (needed for ill-conditioned criteria, e.g. a power and sigma)."""
-    if richardson:
-        return (4.0 * hessian(f, x, rel / 2) - hessian(f, x, rel)) / 3.0
-    k = x.size
-    h = _steps(x, rel)
-    H = np.empty((k, k))
-    f0 = f(x)
-    for i in range(k):
-        ei = np.zeros(k)
-        ei[i] = h[i]
-        H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / h[i] ** 2
-        for j in range(i):
-            ej = np.zeros(k)
-            ej[j] = h[j]
-            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
-                                 + f(x - ei - ej)) / (4 * h[i] * h[j])
-    return H
 
 
 def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
@@ -394,7 +357,7 @@ def _kink_polish(f, x, lower, rel=1e-4, tol=1e-3):
         s0 = _fine_slope(f, x, i, x[i])
         if abs(s0) < tol:
             continue
-        h = _steps(x, rel)[i]
+        h = step_sizes(x, rel)[i]
         a, b = x[i], None
         for k in (1, 2, 4, 8):
             t = x[i] - np.sign(s0) * k * h

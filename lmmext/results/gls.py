@@ -1,0 +1,85 @@
+"""Results of gls fits (nlme's ``gls``)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .core import ResultsCore, term_slices
+
+__all__ = ["GLSResults"]
+
+
+class GLSResults(ResultsCore):
+    """Results of a :func:`~lmmext.gls` / :class:`~lmmext.GLS` fit (nlme's ``gls``).
+
+    The same quantities as :class:`LMEResults` without the random effects: ``fe_params``,
+    ``bse_fe``, ``tvalues``, ``pvalues``, ``df_resid_fe`` (``N - p``), ``llf``, ``aic``,
+    ``bic``, ``df_modelwc``, ``scale``, ``sigma``, ``variance_params``,
+    ``correlation_params``, ``method``, ``nobs``, ``n_dropped``, ``converged``, the
+    residuals, ``anova``, ``intervals`` and ``summary``.  Created by
+    :meth:`lmmext.GLS.fit` and :func:`lmmext.gls`.
+
+    See Also
+    --------
+    lmmext.gls, lmmext.GLS, LMEResults
+    """
+
+    _is_gls = True
+
+    def __init__(self, model, state):
+        self.model = model
+        self._setup(state)
+        N, p = state.frame.X.shape
+        # nlme: gls ML vcov uses q/(N-p), i.e. sigma_ML^2 N/(N-p)
+        adj = N / (N - p) if not state.reml else 1.0
+        self._vcov_nlme = self._vcov_tests = self._vcov * adj
+        self._bse_fe = self._fe_series(np.sqrt(np.diag(self._vcov_nlme)), "bse_fe")
+        self.df_resid_fe = self._fe_series(np.full(p, float(N - p)), "df")
+        self._term_df = {name: float(N - p) for name, _ in term_slices(state.frame)}
+        self.params = self.fe_params
+
+    @property
+    def bse_fe(self):
+        """Standard errors of the coefficients, as nlme's ``summary``, from ``cov_fe``."""
+        return self._bse_fe
+
+    bse = bse_fe
+
+    def cov_params(self):
+        """Covariance of the coefficients (``cov_fe``, nlme's ``vcov``).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        return self.cov_fe
+
+    def predict(self, exog=None, newdata=None):
+        """Predictions ``X beta`` for new data, as nlme's ``predict(fit, newdata)``.
+
+        Parameters
+        ----------
+        exog : pandas.DataFrame, optional
+            New data with the columns the formula uses (``newdata`` is the same); without it
+            the fitted values are returned.
+        newdata : pandas.DataFrame, optional
+            Alias of ``exog``.
+
+        Returns
+        -------
+        pandas.Series
+        """
+        data = newdata if newdata is not None else exog
+        if data is None:
+            return self.fittedvalues
+        X = self._design(data)
+        return pd.Series(X.to_numpy() @ self.fe_params.to_numpy(), index=data.index,
+                         name="predicted")
+
+    def _summary_text(self, ddf="containment"):
+        lines = self._header(f"Generalized least squares fit by {self.method}")
+        lines += self._structure_lines()
+        lines += self._fixed_lines(ddf)
+        lines.append(f"Residual standard error: {self.sigma:.6g}")
+        lines.append(f"Degrees of freedom: {self.nobs} total; {self.nobs - self.k_fe} residual")
+        return "\n".join(lines)

@@ -1,0 +1,9 @@
+"""Residual correlation structures (nlme's corStruct classes): one protocol in
+:mod:`.base`, serial, general and spatial structures beside it."""
+from .base import CorStruct
+from .general import CorCompSymm, CorSymm
+from .serial import CorAR1, CorARMA, CorCAR1
+from .spatial import CorExp, CorGaus, CorLin, CorRatio, CorSpher
+
+__all__ = ["CorStruct", "CorAR1", "CorCAR1", "CorARMA", "CorCompSymm", "CorSymm",
+           "CorExp", "CorGaus", "CorLin", "CorRatio", "CorSpher"]

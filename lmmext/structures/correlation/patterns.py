@@ -1,0 +1,83 @@
+"""Correlation blocks grouped for whitening: blocks of one size that share a geometry
+("pattern") are factored once per parameter value, and AR(1)-type blocks are whitened
+by a bidiagonal map applied to all their rows at once.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["PatternGroup", "group_patterns", "bidiagonal_map"]
+
+
+class PatternGroup:
+    """Blocks of one size ``n``, ordered so that blocks sharing a pattern are adjacent.
+
+    Attributes
+    ----------
+    n : int
+        Block size.
+    rows : ndarray of int, shape (G, n)
+        Row indices of each block (engine order inside the block).
+    blocks : ndarray of int, shape (G,)
+        Block ids, in the order of ``rows``.
+    bounds : ndarray of int, shape (P + 1,)
+        Blocks ``bounds[p]:bounds[p+1]`` share pattern ``p``.
+    geom : ndarray
+        Per-pattern geometry (``P`` leading), filled in by the structure.
+    """
+
+    __slots__ = ("n", "rows", "blocks", "bounds", "geom")
+
+    def __init__(self, n, rows, blocks, bounds):
+        self.n, self.rows, self.blocks, self.bounds = n, rows, blocks, bounds
+        self.geom = None
+
+    @property
+    def counts(self):
+        return np.diff(self.bounds)
+
+    @property
+    def first_rows(self):
+        """Row indices (P, n) of one representative block per pattern."""
+        return self.rows[self.bounds[:-1]]
+
+
+def group_patterns(starts, sizes, selected, keys):
+    """Group blocks by size and, within a size, by identical per-row keys.
+
+    Parameters
+    ----------
+    starts, sizes : ndarray of int, shape (B,)
+        First row and size of every block.
+    selected : ndarray of int
+        The blocks to group (blocks of size one should be left out: they whiten to
+        themselves).
+    keys : ndarray, shape (N, k)
+        Per-row key values; two blocks of equal size share a pattern when their key
+        rows are identical (in row order).
+
+    Returns
+    -------
+    list of PatternGroup
+    """
+    groups = []
+    selected = np.asarray(selected, dtype=np.int64)
+    sel_sizes = sizes[selected]
+    for n in np.unique(sel_sizes):
+        blk = selected[sel_sizes == n]
+        rows = starts[blk, None] + np.arange(n)
+        flat = keys[rows].reshape(len(blk), -1)
+        _, inv = np.unique(flat, axis=0, return_inverse=True)
+        inv = np.asarray(inv).ravel()
+        order = np.argsort(inv, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(inv))])
+        groups.append(PatternGroup(int(n), rows[order], blk[order], bounds))
+    return groups
+
+
+def bidiagonal_map(M, a, b, out=None):
+    """Rows ``a_j M_j + b_j M_{j-1}`` (``b_0`` is ignored): a bidiagonal factor applied
+    to the rows of ``M`` (N, m)."""
+    out = np.multiply(M, a[:, None], out=out)
+    out[1:] += b[1:, None] * M[:-1]
+    return out
