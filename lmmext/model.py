@@ -11,6 +11,7 @@ from .engine.fitting import fit_frame
 from .formula import RandomLevel, eval_environment, formula_rhs, parse_random, vc_grouping
 from .frame import build_frame
 from .results import GLSResults, LMEResults
+from .statsmodels_fit import engine_optimum
 
 __all__ = ["MixedLM", "GLS", "lme", "gls"]
 
@@ -137,9 +138,13 @@ class MixedLM(_sm.MixedLM):
 
     @classmethod
     def from_formula(cls, formula, data, re_formula=None, vc_formula=None, subset=None,
-                     use_sparse=False, missing="drop", *args, groups=None, weights=None,
+                     use_sparse=False, missing="none", *args, groups=None, weights=None,
                      correlation=None, eval_env=0, **kwargs):
         """Create a model from a formula and a DataFrame.
+
+        Without ``weights=`` and ``correlation=`` this is statsmodels' own
+        ``MixedLM.from_formula``, argument for argument; with them the model gets nlme's
+        structures.
 
         Parameters
         ----------
@@ -149,20 +154,23 @@ class MixedLM(_sm.MixedLM):
         re_formula : str, optional
             Random effects of ``groups`` (default a random intercept), e.g. ``"~ age"``.
         vc_formula : dict, optional
-            Variance components nested in ``groups``; each value must be of the form
-            ``"0 + C(b)"`` (a random intercept per level of ``b`` within the group),
-            which is nlme's nested ``~ 1 | groups/b``.
+            Variance components within the groups, as statsmodels (e.g. ``{"b": "0 +
+            C(b)"}``: a random intercept for each level of ``b`` in a group; several
+            components are independent of each other and of ``re_formula``'s effects).
+            With a structure, only the form ``"0 + C(b)"`` is accepted for now.
         subset : array_like, optional
-            Rows of ``data`` to use (``data.loc[subset]``).
+            Rows of ``data`` to use.
         use_sparse : bool
-            Ignored (statsmodels' argument).
-        missing : {"drop", "raise"}
-            Rows with missing values in the columns the model uses are dropped (and counted
-            in the results' ``n_dropped``), or raise ``ValueError``.
+            statsmodels' sparse storage of the variance components.
+        missing : {"none", "drop", "raise"}
+            statsmodels' handling of missing values (default ``"none"``, as statsmodels).
+            With a structure, ``"drop"`` drops and counts the rows with missing values in
+            any variable the model uses (nlme's na.omit), and ``"none"`` and ``"raise"``
+            refuse them.
         *args
-            Ignored (statsmodels' signature).
-        groups : str
-            Name of the grouping column (required).
+            statsmodels' arguments.
+        groups : str or array_like
+            The grouping column's name, or one label per row.
         weights : VarFunc, optional
             A variance function, e.g. ``VarIdent(form="~ 1 | Sex")``.
         correlation : CorStruct, optional
@@ -171,28 +179,41 @@ class MixedLM(_sm.MixedLM):
         eval_env : int or patsy.EvalEnvironment
             Namespace for the formula's functions: the caller's frame by default.
         **kwargs
-            Ignored (statsmodels' signature).
+            statsmodels' keyword arguments.
 
         Returns
         -------
         MixedLM
         """
+        if groups is None:
+            raise ValueError("MixedLM.from_formula needs groups= (the grouping column name, "
+                             "or one group label per row)")
+        env = eval_environment(eval_env)
+        if weights is None and correlation is None:
+            # statsmodels takes the caller's namespace as a dict (a frame depth would
+            # count this method's frame, an EvalEnvironment is deprecated there)
+            namespace = {}
+            for ns in reversed(env._namespaces):
+                namespace.update(ns)
+            return super().from_formula(formula, data, re_formula, vc_formula, subset,
+                                        use_sparse, missing, *args, groups=groups,
+                                        eval_env=namespace, **kwargs)
         if subset is not None:
             data = data.loc[subset]
-        if groups is None:
-            raise ValueError("MixedLM.from_formula needs groups= (the grouping column name)")
         if not isinstance(groups, str):
-            raise TypeError("groups= must be a column name in data")
+            raise NotImplementedError("with weights= or correlation=, groups= must name a "
+                                      "column of data")
         levels = [RandomLevel(groups, formula_rhs(re_formula) if re_formula else "1")]
         for name, spec in (vc_formula or {}).items():
             inner = vc_grouping(spec)
             if inner is None:
                 raise NotImplementedError(
-                    f"vc_formula {name!r}: {spec!r} is not of the form '0 + C(b)'; use lme() "
-                    "with random={'g': '~ ...', 'b': '~ ...'} for general nested effects")
+                    f"vc_formula {name!r}: with weights= or correlation=, only the form "
+                    f"'0 + C(b)' is available, not {spec!r}; use lme() with "
+                    "random={'g': '~ ...', 'b': '~ ...'} for general nested effects")
             levels.append(RandomLevel(inner, "1"))
-        env = eval_environment(eval_env)
-        frame = build_frame(formula, data, levels, weights, correlation, missing, env)
+        frame = build_frame(formula, data, levels, weights, correlation,
+                            "drop" if missing == "drop" else "raise", env)
         return cls._from_frame(frame)
 
     @classmethod
@@ -207,28 +228,54 @@ class MixedLM(_sm.MixedLM):
         model.correlation = frame.corstruct
         return model
 
-    def fit(self, reml=True, start=None, **kwargs):
+    def fit(self, start_params=None, reml=True, niter_sa=0, do_cg=True, fe_pen=None,
+            cov_pen=None, free=None, full_output=False, method=None, **fit_kwargs):
         """Fit by REML (default) or ML.
+
+        Without a variance function or correlation structure this is statsmodels' fit,
+        argument for argument, and returns statsmodels' results; lmmext's engine finds
+        the optimum first and statsmodels' optimizer starts there (it then only confirms
+        convergence) unless ``start_params``, ``fe_pen``, ``cov_pen``, ``do_cg=False`` or
+        a ``free`` pattern the engine cannot hold (other than independent or general
+        random effects) is given.  With a structure, lmmext's engine fits nlme's model
+        and returns :class:`~lmmext.results.LMEResults`.
 
         Parameters
         ----------
+        start_params : array_like or MixedLMParams, optional
+            statsmodels' starting values.  With a structure: the variance parameters on
+            the optimizer's unconstrained scale, or a previous fit of the same model.
         reml : bool
             True for REML, False for maximum likelihood.
-        start : array_like or LMEResults, optional
-            Starting variance parameters (on the optimizer's unconstrained scale), or a
-            previous fit of the same structure (a cheap update).
-        **kwargs
-            Not accepted (statsmodels' optimizer options do not apply); raises ``TypeError``.
+        niter_sa, do_cg, fe_pen, cov_pen, free, full_output, method, **fit_kwargs
+            statsmodels' options (see ``statsmodels.regression.mixed_linear_model.MixedLM
+            .fit``); with a structure only ``reml`` and ``start_params`` apply, the others
+            raise ``NotImplementedError``.
 
         Returns
         -------
-        LMEResults
+        MixedLMResults or LMEResults
         """
         if not hasattr(self, "_frame"):
-            raise NotImplementedError("build lmmext.MixedLM with from_formula() or lme()")
-        if kwargs:
-            unknown = ", ".join(sorted(kwargs))
-            raise TypeError(f"MixedLM.fit got unexpected argument(s): {unknown}")
+            if (start_params is None and do_cg and fe_pen is None and cov_pen is None):
+                start_params = engine_optimum(self, reml=reml, free=free)
+            return super().fit(start_params=start_params, reml=reml, niter_sa=niter_sa,
+                               do_cg=do_cg, fe_pen=fe_pen, cov_pen=cov_pen, free=free,
+                               full_output=full_output, method=method, **fit_kwargs)
+        given = [name for name, used in (
+            ("niter_sa", niter_sa != 0), ("do_cg", not do_cg), ("fe_pen", fe_pen is not None),
+            ("cov_pen", cov_pen is not None), ("free", free is not None),
+            ("full_output", bool(full_output)), ("method", method is not None)) if used]
+        given += sorted(fit_kwargs)
+        if given:
+            raise NotImplementedError(
+                f"MixedLM.fit: {', '.join(given)} apply to statsmodels' optimizer, which "
+                "does not fit models with a variance function or correlation structure; "
+                "lmmext's optimizer needs no options (pass reml= and start_params= only)")
+        return self._fit_nlme(reml, start_params)
+
+    def _fit_nlme(self, reml, start):
+        """nlme's fit of the model frame (lme() and the structured statsmodels door)."""
         self.reml = bool(reml)
         state = fit_frame(self._frame, reml=self.reml, start=_start_vector(start))
         return LMEResults(self, state)
@@ -360,8 +407,7 @@ def lme(fixed, data, random, weights=None, correlation=None, method="REML",
                          "random effects")
     frame = build_frame(fixed, data, levels, weights, correlation, missing,
                         eval_environment(eval_env))
-    model = MixedLM._from_frame(frame)
-    return model.fit(reml=reml, start=start)
+    return MixedLM._from_frame(frame)._fit_nlme(reml, start)
 
 
 def gls(model, data, weights=None, correlation=None, method="REML", missing="drop",

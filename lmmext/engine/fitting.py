@@ -38,10 +38,7 @@ def _lower_bounds(engine):
     i = 0
     for lev in engine.levels:
         n = lev.n_params
-        if lev.pd_class == "pdSymm":
-            lower[i:i + lev.q] = _LOWER_LOG_SD
-        else:
-            lower[i:i + n] = _LOWER_LOG_SD
+        lower[i:i + n][lev.pd.log_sd] = _LOWER_LOG_SD
         i += n
     return lower
 

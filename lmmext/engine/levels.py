@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..structures.random_effects import PdMat, pd_class_named
+
 __all__ = ["Level"]
 
 
@@ -27,6 +29,10 @@ class Level:
         Random-effects design of this level.
     z_names : list of str
     pd_class : {"pdSymm", "pdDiag", "pdIdent"}
+        The covariance class by name, or
+    pd : PdMat, optional
+        the covariance class itself (e.g. a ``PdBlocked``); ``pd_class`` then becomes its
+        name.
     """
 
     name: str
@@ -35,6 +41,7 @@ class Level:
     Z: np.ndarray
     z_names: list
     pd_class: str = "pdSymm"
+    pd: PdMat = None
     first_row: np.ndarray = field(init=False)
 
     def __post_init__(self):
@@ -42,8 +49,12 @@ class Level:
         self.Z = np.asarray(self.Z, dtype=float).reshape(len(self.codes), -1)
         starts = np.flatnonzero(np.r_[True, np.diff(self.codes) != 0])
         self.first_row = starts
-        if self.pd_class not in ("pdSymm", "pdDiag", "pdIdent"):
-            raise ValueError(f"unknown random-effects structure {self.pd_class!r}")
+        if self.pd is None:
+            self.pd = pd_class_named(self.pd_class, self.q)
+        elif self.pd.q != self.q:
+            raise ValueError(f"level {self.name!r}: {self.pd!r} is for {self.pd.q} random "
+                             f"effects, the design has {self.q}")
+        self.pd_class = self.pd.name
 
     @property
     def q(self):
@@ -55,51 +66,21 @@ class Level:
 
     @property
     def n_params(self):
-        q = self.q
-        return {"pdSymm": q * (q + 1) // 2, "pdDiag": q, "pdIdent": 1}[self.pd_class]
+        return self.pd.n_params
 
     def factor(self, theta):
         """Lower-triangular ``L`` with ``D~ = L L'`` from the unconstrained parameters
-        (log of the diagonal, then the below-diagonal entries row by row)."""
-        q = self.q
-        if self.pd_class == "pdIdent":
-            return np.exp(theta[0]) * np.eye(q)
-        if self.pd_class == "pdDiag":
-            return np.diag(np.exp(theta))
-        L = np.diag(np.exp(theta[:q]))
-        L[np.tril_indices(q, -1)] = theta[q:]
-        return L
+        (see :mod:`lmmext.structures.random_effects`)."""
+        return self.pd.factor(theta)
 
     def factor_jacobian(self, theta):
         """Derivatives ``dL/dtheta_j`` of :meth:`factor`, shape ``(n_params, q, q)``."""
-        q = self.q
-        out = np.zeros((self.n_params, q, q))
-        if self.pd_class == "pdIdent":
-            out[0] = np.exp(theta[0]) * np.eye(q)
-            return out
-        idx = np.arange(q)
-        out[idx, idx, idx] = np.exp(theta[:q])
-        if self.pd_class == "pdSymm":
-            rows, cols = np.tril_indices(q, -1)
-            out[q + np.arange(rows.size), rows, cols] = 1.0
-        return out
+        return self.pd.factor_jacobian(theta)
 
     def unfactor(self, L):
         """Inverse of :meth:`factor` (``L`` lower triangular, positive diagonal)."""
-        d = np.log(np.clip(np.diag(L), 1e-300, None))
-        if self.pd_class == "pdIdent":
-            return d[:1].copy()
-        if self.pd_class == "pdDiag":
-            return d
-        return np.concatenate([d, L[np.tril_indices(self.q, -1)]])
+        return self.pd.unfactor(L)
 
     def start(self):
         """nlme's starting value: relative precision ``diag(0.375^2 sum z^2 / m)``."""
-        ss = (self.Z ** 2).sum(axis=0) / self.n_groups
-        ss = np.where(ss > 0, ss, 1.0)
-        rel_sd = 1.0 / (0.375 * np.sqrt(ss))
-        if self.pd_class == "pdIdent":
-            return np.log([rel_sd.mean()])
-        if self.pd_class == "pdDiag":
-            return np.log(rel_sd)
-        return np.concatenate([np.log(rel_sd), np.zeros(self.q * (self.q - 1) // 2)])
+        return self.pd.start((self.Z ** 2).sum(axis=0) / self.n_groups)

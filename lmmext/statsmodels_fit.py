@@ -1,0 +1,132 @@
+"""lmmext's engine on a model statsmodels' constructor built (the statsmodels door
+without a variance function or correlation structure).
+
+statsmodels' ``MixedLM`` is one grouping level whose random effects are the columns of
+``exog_re`` (a general covariance) and, independent of them and of each other, the
+variance components of ``exog_vc``: per group, component ``j`` has its own columns
+sharing one variance.  That is one engine level with the block-diagonal class
+``PdBlocked([PdSymm(k_re), PdIdent(w_1), PdIdent(w_2), ...])``, where component ``j``'s
+columns of every group are written into ``w_j`` slots (``w_j`` the most columns any
+group has; unused slots are zero columns, which leave the likelihood unchanged).
+
+:func:`engine_optimum` maximizes that model's (RE)ML criterion with the engine and
+returns the optimum as statsmodels' ``MixedLMParams``, from which statsmodels' own fit
+confirms convergence and builds its results.
+"""
+from __future__ import annotations
+
+import types
+import warnings
+
+import numpy as np
+from scipy import sparse
+from statsmodels.regression.mixed_linear_model import MixedLMParams
+
+from .engine.fitting import fit_frame
+from .engine.levels import Level
+from .structures.random_effects import PdBlocked, PdDiag, PdIdent, PdSymm
+
+__all__ = ["engine_level", "engine_optimum"]
+
+# relative SD below which the engine's optimum is the boundary value 0 (the criterion
+# differs from its value at 0 by ~1e-16 there)
+_BOUNDARY_SD = 1e-8
+
+
+def _dense(mat):
+    return mat.toarray() if sparse.issparse(mat) else np.asarray(mat, dtype=float)
+
+
+def engine_level(model, diagonal=False):
+    """The engine's view of a statsmodels ``MixedLM``.
+
+    Parameters
+    ----------
+    model : statsmodels.regression.mixed_linear_model.MixedLM
+    diagonal : bool
+        Independent random effects (``PdDiag``) instead of a general covariance.
+
+    Returns
+    -------
+    order : ndarray of int
+        Caller rows in engine order (groups in ``model.group_labels`` order, rows of a
+        group in the caller's order).
+    level : Level
+    """
+    labels = model.group_labels
+    rows = [np.asarray(model.row_indices[g], dtype=np.int64) for g in labels]
+    order = np.concatenate(rows)
+    sizes = np.array([r.size for r in rows])
+    starts = np.r_[0, np.cumsum(sizes)]
+    blocks, columns, names = [], [], []
+    if model.k_re:
+        columns.append(np.asarray(model.exog_re, dtype=float)[order])
+        blocks.append(PdDiag(model.k_re) if diagonal else PdSymm(model.k_re))
+        names += list(model.data.exog_re_names)
+    for name, mats in zip(model.exog_vc.names, model.exog_vc.mats):
+        width = max(_dense(m).shape[1] for m in mats)
+        Zj = np.zeros((order.size, width))
+        for g, m in enumerate(mats):
+            m = _dense(m)
+            Zj[starts[g]:starts[g + 1], :m.shape[1]] = m
+        columns.append(Zj)
+        blocks.append(PdIdent(width))
+        names += [f"{name}[{k}]" for k in range(width)]
+    pd = blocks[0] if len(blocks) == 1 else PdBlocked(blocks)
+    codes = np.repeat(np.arange(len(labels)), sizes)
+    level = Level("groups", codes, [str(g) for g in labels], np.column_stack(columns), names,
+                  pd=pd)
+    return order, level
+
+
+def _engine_can_hold(model, free):
+    """``None`` when ``free`` (statsmodels' mask of estimated parameters) is beyond the
+    engine, else whether it asks for independent random effects."""
+    if free is None:
+        return False
+    fe = np.asarray(free.fe_params)
+    vc = np.asarray(free.vcomp)
+    cov = np.asarray(free.cov_re)
+    if not (np.all(fe != 0) and np.all(vc != 0) and np.all(np.diag(cov) != 0)):
+        return None
+    off = cov[~np.eye(cov.shape[0], dtype=bool)]
+    if np.all(off != 0):
+        return False
+    return True if np.all(off == 0) else None
+
+
+def engine_optimum(model, reml=True, free=None):
+    """lmmext's (RE)ML optimum of a statsmodels ``MixedLM`` as ``MixedLMParams``
+    (covariances relative to the residual variance, as statsmodels' optimizer sees them).
+
+    Returns ``None`` when ``free`` holds parameters the engine cannot hold fixed (then
+    statsmodels' optimizer works alone).
+    """
+    diagonal = _engine_can_hold(model, free)
+    if diagonal is None:
+        return None
+    order, level = engine_level(model, diagonal)
+    frame = types.SimpleNamespace(y=np.asarray(model.endog, dtype=float)[order],
+                                  X=np.asarray(model.exog, dtype=float)[order],
+                                  levels=[level], varfunc=None, corstruct=None,
+                                  N=order.size)
+    with warnings.catch_warnings():
+        # statsmodels' fit judges convergence and the boundary and warns as it does
+        warnings.simplefilter("ignore")
+        state = fit_frame(frame, reml=reml)
+    L = level.factor(state.theta[:level.n_params])
+    # a relative SD the optimizer left at its lower bound is an MLE on the boundary:
+    # statsmodels' parameterization reaches it exactly (and then warns as it does)
+    idx = np.arange(L.shape[0])
+    L[idx, idx] = np.where(L[idx, idx] < _BOUNDARY_SD, 0.0, L[idx, idx])
+    D = L @ L.T
+    k = model.k_re
+    vc_first = k + np.cumsum([0] + [b.q for b in _vc_blocks(level)])[:-1]
+    return MixedLMParams.from_components(
+        fe_params=state.evaluation.beta, cov_re=D[:k, :k],
+        vcomp=np.array([D[i, i] for i in vc_first]))
+
+
+def _vc_blocks(level):
+    blocks = level.pd.blocks if isinstance(level.pd, PdBlocked) else [level.pd]
+    return [b for b in blocks if isinstance(b, PdIdent)]
