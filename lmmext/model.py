@@ -218,10 +218,15 @@ class MixedLM(_sm.MixedLM):
 
     @classmethod
     def _from_frame(cls, frame):
-        outer = frame.levels[0]
-        exog = pd.DataFrame(frame.X, columns=frame.exog_names)
-        exog_re = pd.DataFrame(outer.Z, columns=outer.z_names)
-        model = cls(pd.Series(frame.y, name=frame.y_name), exog, outer.codes, exog_re=exog_re)
+        # statsmodels' attributes in the caller's row order (the frame's engine order
+        # stays internal), so that model.endog - fittedvalues - resid is zero row by row
+        outer, caller = frame.levels[0], frame.to_caller_order
+        exog = pd.DataFrame(caller(frame.X), columns=frame.exog_names, index=frame.index)
+        exog_re = pd.DataFrame(caller(outer.Z), columns=outer.z_names, index=frame.index)
+        groups = pd.Series(caller(np.asarray(outer.labels, dtype=object)[outer.codes]),
+                           index=frame.index, name=outer.name)
+        endog = pd.Series(caller(frame.y), index=frame.index, name=frame.y_name)
+        model = cls(endog, exog, groups, exog_re=exog_re)
         model._frame = frame
         model.formula = frame.formula
         model.weights_struct = frame.varfunc

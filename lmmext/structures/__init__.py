@@ -2,6 +2,7 @@
 
 * :mod:`.variance` -- variance functions (nlme's varFunc);
 * :mod:`.correlation` -- residual correlation structures (nlme's corStruct);
+* :mod:`.random_effects` -- random-effects covariance classes (nlme's pdMat);
 * :mod:`.natural_scale` -- the apVar scale both protocols share;
 * :mod:`.form` -- nlme's ``~ covariate | group`` formulas;
 * :mod:`.numdiff` -- finite-difference derivatives.

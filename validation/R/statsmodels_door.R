@@ -1,0 +1,39 @@
+# lme4 references for lmmext's statsmodels door: statsmodels' vc_formula as independent
+# variance components within the group.
+#
+# Data: validation/data/sm_crossed_vc.csv (statsmodels' test_random_effects_getters
+# data, written by validation/data/make_sm_crossed_vc.py).  statsmodels' model
+#   MixedLM.from_formula("y ~ x0 + x1", re_formula="~0 + z0 + z1",
+#                        vc_formula={"v0": "0 + C(v0)", "v1": "0 + C(v1)"}, groups="g")
+# is lme4's  y ~ x0 + x1 + (0 + z0 + z1 | g) + (1 | g:v0) + (1 | g:v1).
+#
+#   Rscript validation/R/statsmodels_door.R   # -> references_statsmodels/crossed_vc.json
+suppressPackageStartupMessages({library(lme4); library(jsonlite)})
+args <- commandArgs(trailingOnly = FALSE)
+here <- dirname(normalizePath(sub("--file=", "", args[grep("--file=", args)])))
+vdir <- dirname(here)
+d <- read.csv(file.path(vdir, "data", "sm_crossed_vc.csv"))
+d$g <- factor(d$g); d$v0 <- factor(d$v0); d$v1 <- factor(d$v1)
+ctrl <- lmerControl(optimizer = "nloptwrap",
+                    optCtrl = list(ftol_abs = 1e-14, ftol_rel = 1e-14, xtol_abs = 1e-12,
+                                   xtol_rel = 1e-12, maxeval = 1e5))
+out <- list()
+for (reml in c(TRUE, FALSE)) {
+  fit <- lmer(y ~ x0 + x1 + (0 + z0 + z1 | g) + (1 | g:v0) + (1 | g:v1), data = d,
+              REML = reml, control = ctrl)
+  vc <- VarCorr(fit)
+  key <- if (reml) "REML" else "ML"
+  out[[key]] <- list(
+    logLik = as.numeric(logLik(fit)),
+    fe_params = as.list(fixef(fit)),
+    cov_re = unname(as.matrix(vc$g)),
+    vcomp = list(v0 = as.numeric(vc[["g:v0"]]), v1 = as.numeric(vc[["g:v1"]])),
+    scale = sigma(fit)^2,
+    bse_fe = as.list(sqrt(diag(as.matrix(vcov(fit))))))
+  cat(key, sprintf("%.10f", out[[key]]$logLik), "\n")
+}
+out$lme4 <- as.character(packageVersion("lme4"))
+out$R <- R.version.string
+dir.create(file.path(vdir, "references_statsmodels"), showWarnings = FALSE)
+writeLines(toJSON(out, digits = I(15), auto_unbox = TRUE, pretty = TRUE),
+           file.path(vdir, "references_statsmodels", "crossed_vc.json"))
