@@ -11,6 +11,7 @@ from .engine.fitting import fit_frame
 from .formula import RandomLevel, eval_environment, formula_rhs, parse_random, vc_grouping
 from .frame import build_frame
 from .results import GLSResults, LMEResults
+from .results.statsmodels_door import StructuredMixedLMResults
 from .statsmodels_fit import engine_optimum
 
 __all__ = ["MixedLM", "GLS", "lme", "gls"]
@@ -222,9 +223,12 @@ class MixedLM(_sm.MixedLM):
         # stays internal), so that model.endog - fittedvalues - resid is zero row by row
         outer, caller = frame.levels[0], frame.to_caller_order
         exog = pd.DataFrame(caller(frame.X), columns=frame.exog_names, index=frame.index)
-        exog_re = pd.DataFrame(caller(outer.Z), columns=outer.z_names, index=frame.index)
-        groups = pd.Series(caller(np.asarray(outer.labels, dtype=object)[outer.codes]),
-                           index=frame.index, name=outer.name)
+        # statsmodels names a random intercept after the grouping column
+        re_names = [outer.name if z == "Intercept" else z for z in outer.z_names]
+        exog_re = pd.DataFrame(caller(outer.Z), columns=re_names, index=frame.index)
+        values = (frame.data[outer.name].to_numpy(dtype=object) if outer.name in frame.data
+                  else np.asarray(outer.labels, dtype=object)[outer.codes])
+        groups = pd.Series(caller(values), index=frame.index, name=outer.name)
         endog = pd.Series(caller(frame.y), index=frame.index, name=frame.y_name)
         model = cls(endog, exog, groups, exog_re=exog_re)
         model._frame = frame
@@ -277,7 +281,70 @@ class MixedLM(_sm.MixedLM):
                 f"MixedLM.fit: {', '.join(given)} apply to statsmodels' optimizer, which "
                 "does not fit models with a variance function or correlation structure; "
                 "lmmext's optimizer needs no options (pass reml= and start_params= only)")
-        return self._fit_nlme(reml, start_params)
+        self.reml = bool(reml)
+        state = fit_frame(self._frame, reml=self.reml, start=_start_vector(start_params))
+        res = StructuredMixedLMResults(self, state, LMEResults(self, state))
+        # statsmodels' names of the fixed effects and cov_re (a random intercept named
+        # after the grouping column), then the variance components and structures
+        layout = res._layout
+        k = layout.k_fe + layout.k_re2
+        names = list(self.data.param_names[:k]) + list(layout.names[k:])
+        self.data.param_names = names
+        self.data.exog_re_names_full = names[layout.k_fe:k + layout.k_vc]
+        return _sm.MixedLMResultsWrapper(res)
+
+    # -- statsmodels' model methods that know nothing of the structures -------------------
+    def _beyond_statsmodels(self, member):
+        """Refuse a statsmodels method on a model whose structures (or nested levels)
+        statsmodels' own code would silently ignore."""
+        frame = getattr(self, "_frame", None)
+        if frame is None:
+            return
+        what = [f"a {type(s).__name__} {kind}" for s, kind in
+                ((frame.varfunc, "variance function"), (frame.corstruct, "correlation structure"))
+                if s is not None]
+        if len(frame.levels) > 1:
+            what.append(f"{len(frame.levels)} nested grouping levels")
+        if what:
+            raise NotImplementedError(
+                f"MixedLM.{member} is statsmodels' computation, which would ignore "
+                f"{' and '.join(what)} of this model; use the fitted results (llf, "
+                "cov_params(), random_effects, ...) instead")
+
+    def loglike(self, params, profile_fe=True):
+        self._beyond_statsmodels("loglike")
+        return super().loglike(params, profile_fe=profile_fe)
+
+    def score(self, params, profile_fe=True):
+        self._beyond_statsmodels("score")
+        return super().score(params, profile_fe=profile_fe)
+
+    def hessian(self, params):
+        self._beyond_statsmodels("hessian")
+        return super().hessian(params)
+
+    def get_fe_params(self, cov_re, vcomp, tol=1e-10):
+        self._beyond_statsmodels("get_fe_params")
+        return super().get_fe_params(cov_re, vcomp, tol)
+
+    def get_scale(self, fe_params, cov_re, vcomp):
+        self._beyond_statsmodels("get_scale")
+        return super().get_scale(fe_params, cov_re, vcomp)
+
+    def get_distribution(self, params, scale, exog):
+        self._beyond_statsmodels("get_distribution")
+        return super().get_distribution(params, scale, exog)
+
+    def fit_regularized(self, *args, **kwargs):
+        self._beyond_statsmodels("fit_regularized")
+        return super().fit_regularized(*args, **kwargs)
+
+    for _name in ("loglike", "score", "hessian", "get_fe_params", "get_scale",
+                  "get_distribution", "fit_regularized"):
+        locals()[_name].__doc__ = (getattr(_sm.MixedLM, _name).__doc__ or "") + (
+            "\n\n        lmmext: raises ``NotImplementedError`` on a model with a variance "
+            "function,\n        a correlation structure or nested levels.\n")
+    del _name
 
     def _fit_nlme(self, reml, start):
         """nlme's fit of the model frame (lme() and the structured statsmodels door)."""

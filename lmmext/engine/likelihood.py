@@ -161,6 +161,13 @@ class ProfiledLikelihood:
         with np.errstate(divide="raise", invalid="raise", over="raise"):
             return self._evaluate(theta, keep, gradient)
 
+    def loglik_at_beta(self, theta, beta):
+        """The criterion with the fixed effects held at ``beta`` (``sigma^2`` still
+        profiled out): ``q`` grows by ``(b - b^)' X'V~^-1X (b - b^)``.  This is
+        statsmodels' ``loglike(params, profile_fe=False)``, here for every structure."""
+        with np.errstate(divide="raise", invalid="raise", over="raise"):
+            return self._evaluate(theta, False, beta=np.asarray(beta, dtype=float))
+
     def _crossproducts(self, theta_cor, theta_var):
         """Whitened cross-products per innermost group (one matrix for a gls), with
         ``log w`` and ``log|C|``.  They depend on the correlation parameters and the
@@ -207,7 +214,7 @@ class ProfiledLikelihood:
                 np.asarray(strata, dtype=np.int64))
         return self._cells_store
 
-    def _evaluate(self, theta, keep, gradient=False):
+    def _evaluate(self, theta, keep, gradient=False, beta=None):
         re_theta, theta_cor, theta_var = self.split(theta)
         S, log_w, logdet_C = self._crossproducts(theta_cor, theta_var)
         p = self.p
@@ -250,11 +257,14 @@ class ProfiledLikelihood:
         if not q > 0:
             raise FloatingPointError("the penalized residual sum of squares is not positive")
         logdet_X = 2.0 * np.log(np.diag(R)).sum() + 2.0 * np.log(self.xscale).sum()
+        beta_s = solve_triangular(R.T, c, lower=False)
+        if beta is not None:
+            d = R.T @ (beta * self.xscale - beta_s)
+            q += float(d @ d)
         sigma2 = q / self.Nr
         sum_log_w = float(log_w.sum()) if log_w is not None else 0.0
         ll = (-0.5 * self.Nr * (LOG2PI + 1.0 + np.log(sigma2)) + sum_log_w
               - 0.5 * logdet_C - 0.5 * logdet_M - (0.5 * logdet_X if self.reml else 0.0))
-        beta_s = solve_triangular(R.T, c, lower=False)
         if gradient:
             elim = (re_theta[0], factors[0], *last) if self.levels else None
             return ll, self._elimination_score(elim, theta_cor, theta_var, log_w, R,

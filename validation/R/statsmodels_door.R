@@ -37,3 +37,29 @@ out$R <- R.version.string
 dir.create(file.path(vdir, "references_statsmodels"), showWarnings = FALSE)
 writeLines(toJSON(out, digits = I(15), auto_unbox = TRUE, pretty = TRUE),
            file.path(vdir, "references_statsmodels", "crossed_vc.json"))
+
+# nlme: the conditional covariance of the random effects given the data, D - D Z'V^-1 Z D,
+# and the BLUPs, of Orthodont distance ~ age + Sex, random = ~ 1 | Subject,
+# varIdent(~ 1 | Sex), corAR1(~ 1 | Subject) (REML): what the statsmodels door's
+# random_effects_cov and random_effects must give under the structures.
+RDIR <- here
+source(file.path(here, "common.R"))      # nlme, load_ds(): the data the Python side builds
+o <- load_ds("Orthodont")
+fit <- lme(distance ~ age + Sex, data = o, random = ~ 1 | Subject,
+           weights = varIdent(form = ~ 1 | Sex), correlation = corAR1(form = ~ 1 | Subject),
+           method = "REML", control = lmeControl(msMaxIter = 500, tolerance = 1e-10,
+                                                 msTol = 1e-12))
+D <- getVarCov(fit)[1, 1]
+condvar <- sapply(levels(o$Subject), function(s) {
+  V <- getVarCov(fit, individuals = s, type = "marginal")[[1]]
+  Z <- matrix(1, nrow(V), 1)
+  D - D * drop(t(Z) %*% solve(V, Z)) * D
+})
+re <- ranef(fit)
+ref <- list(logLik = as.numeric(logLik(fit)), fe_params = as.list(fixef(fit)),
+            condvar = as.list(condvar),
+            blup = setNames(as.list(re[, 1]), rownames(re)),
+            nlme = as.character(packageVersion("nlme")))
+cat("Orthodont VarIdent + AR1", sprintf("%.10f", ref$logLik), "\n")
+writeLines(toJSON(ref, digits = I(15), auto_unbox = TRUE, pretty = TRUE),
+           file.path(vdir, "references_statsmodels", "orthodont_varident_ar1.json"))

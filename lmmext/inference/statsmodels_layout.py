@@ -1,0 +1,123 @@
+"""statsmodels' parameter vector for a fit with nlme's structures, and its covariance.
+
+statsmodels' ``MixedLMResults.params`` is ``[fe_params, cov_re (lower triangle, row by
+row), vcomp]``, the covariances relative to the residual variance; lmmext appends the
+free parameters of the correlation structure and of the variance function on nlme's
+apVar scale (the scale of nlme's ``intervals``).  The covariance of the vector is
+statsmodels' choice: the inverse of minus the Hessian of the criterion with the fixed
+effects held (``sigma^2`` profiled out), here by Richardson-extrapolated central
+differences of the engine's criterion, so that every structure is honoured.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..structures.numdiff import hessian
+
+__all__ = ["StatsmodelsLayout"]
+
+
+class StatsmodelsLayout:
+    """The statsmodels-layout parameter vector of a fitted state.
+
+    Parameters
+    ----------
+    state : FitState
+        A fit whose outer level has a general (pdSymm) covariance and whose inner levels,
+        if any, are random intercepts (statsmodels' variance components).
+
+    Attributes
+    ----------
+    names : list of str
+    estimate : ndarray
+        The vector at the fit.
+    k_fe, k_re, k_re2, k_vc, k_struct : int
+    """
+
+    def __init__(self, state):
+        eng = self.engine = state.engine
+        outer, inner = eng.levels[0], eng.levels[1:]
+        if outer.pd_class != "pdSymm" or any(lev.q != 1 for lev in inner):
+            raise NotImplementedError(
+                "statsmodels' parameter layout needs a general covariance of the outer "
+                "level and random intercepts for the inner ones; this model has "
+                + ", ".join(f"{lev.pd_class}({lev.q}) at {lev.name!r}" for lev in eng.levels))
+        self.k_fe, self.k_re = eng.p, outer.q
+        self.k_re2, self.k_vc = outer.q * (outer.q + 1) // 2, len(inner)
+        cs, vf = eng.corstruct, eng.varfunc
+        self._structs = [s for s in (cs, vf) if s is not None and s.n_params]
+        self.k_struct = sum(s.n_params for s in self._structs)
+        names = list(state.frame.exog_names)
+        z = outer.z_names
+        for i, j in zip(*np.tril_indices(outer.q)):
+            names.append(f"{z[i]} Var" if i == j else f"{z[j]} x {z[i]} Cov")
+        names += [f"{lev.name} Var" for lev in inner]
+        for prefix, s in (("cor", cs), ("var", vf)):
+            if s is not None and s.n_params:
+                names += [f"{prefix}.{n}" for n in s.apvar_names()]
+        self.names = names
+        self.estimate = self.vector(state.theta, state.evaluation.beta)
+
+    def vector(self, theta, beta):
+        """``(theta, beta)`` (the engine's parameters) as the statsmodels-layout vector."""
+        re_theta, th_cor, th_var = self.engine.split(theta)
+        levels = self.engine.levels
+        L = levels[0].factor(re_theta[0])
+        parts = [np.asarray(beta, dtype=float), (L @ L.T)[np.tril_indices(self.k_re)]]
+        parts += [np.exp(2.0 * t[:1]) for t in re_theta[1:]]
+        for s, th in zip(self._structs, self._struct_thetas(th_cor, th_var)):
+            parts.append(np.asarray(s.apvar_params(th), dtype=float))
+        return np.concatenate(parts)
+
+    def _struct_thetas(self, th_cor, th_var):
+        cs = self.engine.corstruct
+        out = []
+        for s in self._structs:
+            out.append(th_cor if s is cs else th_var)
+        return out
+
+    def internal(self, vec):
+        """The vector as the engine's ``(theta, beta)``; raises ``FloatingPointError``
+        where the covariance is not positive definite."""
+        vec = np.asarray(vec, dtype=float)
+        beta = vec[:self.k_fe]
+        pos = self.k_fe
+        D = np.zeros((self.k_re, self.k_re))
+        D[np.tril_indices(self.k_re)] = vec[pos:pos + self.k_re2]
+        D = D + np.tril(D, -1).T
+        pos += self.k_re2
+        try:
+            L = np.linalg.cholesky(D)
+        except np.linalg.LinAlgError:
+            raise FloatingPointError("cov_re is not positive definite") from None
+        levels = self.engine.levels
+        parts = [levels[0].unfactor(L)]
+        vc = vec[pos:pos + self.k_vc]
+        if np.any(vc <= 0):
+            raise FloatingPointError("a variance component is not positive")
+        parts += [np.array([0.5 * np.log(v)]) for v in vc]
+        pos += self.k_vc
+        th = {}
+        for s in self._structs:
+            th[id(s)] = np.asarray(s.apvar_theta(vec[pos:pos + s.n_params]), dtype=float)
+            pos += s.n_params
+        cs, vf = self.engine.corstruct, self.engine.varfunc
+        parts.append(th.get(id(cs), np.zeros(0)))
+        parts.append(th.get(id(vf), np.zeros(0)))
+        return np.concatenate(parts), beta
+
+    def loglik(self, vec):
+        """The criterion at a statsmodels-layout vector (the fixed effects held)."""
+        theta, beta = self.internal(vec)
+        return self.engine.loglik_at_beta(theta, beta)
+
+    def covariance(self):
+        """``inv(-H)`` at the estimate, or ``None`` where ``-H`` is not positive definite
+        (e.g. a variance on the boundary)."""
+        H = hessian(self.loglik, self.estimate, rel=1e-3, richardson=True)
+        try:
+            c = np.linalg.cholesky(-(H + H.T) / 2)
+        except np.linalg.LinAlgError:
+            return None
+        inv = np.linalg.solve(c.T, np.linalg.solve(c, np.eye(len(H))))
+        return (inv + inv.T) / 2

@@ -1,0 +1,230 @@
+"""Results of a fit with nlme's structures through statsmodels' door (``lmmext.MixedLM``):
+statsmodels' ``MixedLMResults`` conventions, every member computed under the fitted
+variance function and correlation structure.
+
+``params`` is statsmodels' vector with the structure parameters appended (see
+:mod:`lmmext.inference.statsmodels_layout`), ``cov_params()`` the inverse of minus the
+Hessian of the criterion in those parameters, so ``bse``, ``conf_int``, ``t_test``,
+``f_test`` and ``wald_test`` are statsmodels' (normal tests unless ``use_t``).  nlme's
+quantities of the same fit are ``res.nlme`` (an :class:`~lmmext.results.LMEResults`:
+``anova``, ``intervals``, containment/Satterthwaite/Kenward-Roger DFs, nlme's summary).
+"""
+from __future__ import annotations
+
+import warnings
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+from statsmodels.base.model import LikelihoodModelResults
+from statsmodels.regression.mixed_linear_model import MixedLMParams, MixedLMResults
+
+
+from ..inference.statsmodels_layout import StatsmodelsLayout
+
+__all__ = ["StructuredMixedLMResults"]
+
+
+class StructuredMixedLMResults(MixedLMResults):
+    """statsmodels' ``MixedLMResults`` of a model with a variance function or a
+    correlation structure (created by :meth:`lmmext.MixedLM.fit`).
+
+    Attributes
+    ----------
+    params : ndarray
+        ``[fe_params, cov_re (lower triangle), vcomp, structure parameters]``: the
+        covariances relative to ``scale`` as statsmodels has them, the structure
+        parameters on nlme's apVar scale.
+    fe_params, cov_re, cov_re_unscaled, vcomp, scale, params_object
+        As statsmodels.
+    variance_params, correlation_params : pandas.Series
+        The structures' parameters on nlme's reported scale.
+    nlme : LMEResults
+        The same fit with nlme's conventions and inference.
+    """
+
+    def __init__(self, model, state, nlme):
+        layout = StatsmodelsLayout(state)
+        ev = state.evaluation
+        scale = float(ev.sigma2)
+        cov = layout.covariance()
+        if cov is None:
+            warnings.warn("The Hessian matrix at the estimated parameter values is not "
+                          "positive definite; cov_params() is NaN", UserWarning, stacklevel=3)
+            cov = np.full((len(layout.names), len(layout.names)), np.nan)
+        super().__init__(model, layout.estimate, cov / scale)
+        self._state, self._layout, self.nlme = state, layout, nlme
+        k_fe, k_re = layout.k_fe, layout.k_re
+        D = np.zeros((k_re, k_re))
+        D[np.tril_indices(k_re)] = layout.estimate[k_fe:k_fe + layout.k_re2]
+        D = D + np.tril(D, -1).T
+        vc = layout.estimate[k_fe + layout.k_re2:k_fe + layout.k_re2 + layout.k_vc]
+        self.fe_params = ev.beta
+        self.cov_re_unscaled = D
+        self.cov_re = scale * D
+        self.vcomp = scale * vc
+        self.scale = scale
+        self.params_object = MixedLMParams.from_components(ev.beta, cov_re=D, vcomp=vc)
+        self.method = "REML" if state.reml else "ML"
+        self.reml = state.reml
+        self.converged = state.optim_info.converged
+        self.hist = None
+        self.cov_pen = None
+        self.freepat = None
+        self.use_sqrt = model.use_sqrt
+        self.k_fe, self.k_re, self.k_re2, self.k_vc = k_fe, k_re, layout.k_re2, layout.k_vc
+        self.k_struct = layout.k_struct
+        self.variance_params = nlme.variance_params
+        self.correlation_params = nlme.correlation_params
+        self.optim_info = state.optim_info
+
+    # -- what statsmodels computes without the structures ------------------------------
+    @cached_property
+    def llf(self):
+        """The (RE)ML log-likelihood at the estimates, under the structures."""
+        return self.nlme.llf
+
+    @cached_property
+    def fittedvalues(self):
+        """Fitted values ``X beta + Z b`` with the BLUPs of the structured model, in the
+        data's row order."""
+        return self.nlme.fittedvalues.to_numpy()
+
+    @cached_property
+    def resid(self):
+        """``endog - fittedvalues``, in the data's row order."""
+        return np.asarray(self.model.endog) - self.fittedvalues
+
+    @cached_property
+    def bse_re(self):
+        """Standard errors of ``cov_re``'s lower triangle and of the variance components
+        (statsmodels' scaling); the structure parameters' are the tail of ``bse``."""
+        p, k = self.k_fe, self.k_re2 + self.k_vc
+        return np.sqrt(self.scale * np.diag(self.cov_params())[p:p + k])
+
+    @cached_property
+    def random_effects(self):
+        """BLUPs of the structured model per group of ``groups``, keyed as statsmodels
+        keys them; a nested variance component's BLUPs follow, one per inner group,
+        labelled ``name[C(name)[level]]``."""
+        levels, blups = self._state.frame.levels, self._state.blups
+        outer = levels[0]
+        keys = self._group_keys()
+        re_names = list(self.model.data.exog_re_names)
+        out = {keys[g]: pd.Series(blups[0][g], index=re_names, dtype=float)
+               for g in range(outer.n_groups)}
+        for lev, b in zip(levels[1:], blups[1:]):
+            owner = outer.codes[lev.first_row]
+            for g, lab in enumerate(lev.labels):
+                name = f"{lev.name}[C({lev.name})[{str(lab).rsplit('/', 1)[-1]}]]"
+                key = keys[owner[g]]
+                out[key] = pd.concat([out[key], pd.Series(b[g], index=[name])])
+        return {key: out[key] for key in self.model.group_labels}
+
+    def _group_keys(self):
+        """The statsmodels group label of every outer group of the engine."""
+        outer = self._state.frame.levels[0]
+        caller_groups = np.asarray(self.model.groups, dtype=object)
+        engine_rows = self._state.frame.order[outer.first_row]
+        return [caller_groups[r] for r in engine_rows]
+
+    @cached_property
+    def random_effects_cov(self):
+        """Conditional covariance of each group's random effects given the data,
+        ``D - D Z' V^-1 Z D`` with the fitted variance function and correlation
+        structure in ``V``; keyed like :attr:`random_effects`."""
+        frame = self._state.frame
+        if len(frame.levels) > 1:
+            raise NotImplementedError("random_effects_cov of a model with nested variance "
+                                      "components is not available yet")
+        ev = self._state.evaluation
+        L = ev.factors[0]
+        chol = ev.level_store[0][1]
+        names = list(self.model.data.exog_re_names)
+        # D - D Z'V^-1 Z D = sigma^2 L M^-1 L' with M = I + L' Z~'Z~ L = chol chol'
+        half = np.linalg.solve(chol, np.broadcast_to(L.T, chol.shape))
+        cov = self.scale * np.matmul(half.transpose(0, 2, 1), half)
+        out = {key: pd.DataFrame(c, index=names, columns=names)
+               for key, c in zip(self._group_keys(), cov)}
+        return {key: out[key] for key in self.model.group_labels}
+
+    def t_test(self, r_matrix, use_t=None):
+        """t tests of linear hypotheses of the fixed effects (``r_matrix`` with one
+        column per fixed effect), as statsmodels' ``MixedLMResults.t_test``."""
+        r_matrix = np.atleast_2d(np.asarray(r_matrix, dtype=float))
+        if r_matrix.shape[1] != self.k_fe:
+            raise ValueError(f"r_matrix for t-test should have {self.k_fe} columns")
+        pad = np.zeros((r_matrix.shape[0], len(self.params) - self.k_fe))
+        return LikelihoodModelResults.t_test(self, np.hstack([r_matrix, pad]), use_t=use_t)
+
+    def profile_re(self, *args, **kwargs):
+        """Not available with a structure: statsmodels' profile refits the model without
+        it.  Use ``res.nlme.intervals()`` for intervals of the variance parameters."""
+        raise NotImplementedError(
+            f"profile_re: the model has {_structures(self._state.frame)}, which "
+            "statsmodels' profile refits would ignore; use res.nlme.intervals()")
+
+    def summary(self, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05):
+        """statsmodels' summary tables, with the structure parameters (apVar scale)
+        after the variance components and a table of them on nlme's reported scale.
+
+        Returns
+        -------
+        statsmodels.iolib.summary2.Summary
+        """
+        from statsmodels.iolib import summary2
+
+        names = list(self.model.data.param_names)
+        k_fe = self.k_fe
+        if xname_fe is not None:
+            if len(xname_fe) != k_fe:
+                raise ValueError(f"xname_fe should be a list of length {k_fe:d}")
+            names[:k_fe] = xname_fe
+        if xname_re is not None:
+            if len(xname_re) != len(names) - k_fe:
+                raise ValueError(f"xname_re should be a list of length {len(names) - k_fe:d}")
+            names[k_fe:] = xname_re
+        smry = summary2.Summary()
+        sizes = np.bincount(self._state.frame.levels[0].codes)
+        frame = self._state.frame
+        info = {"Model:": "MixedLM", "Dependent Variable:": yname or self.model.endog_names,
+                "No. Observations:": str(self.nobs), "Method:": self.method,
+                "No. Groups:": str(len(sizes)), "Scale:": self.scale,
+                "Min. group size:": f"{sizes.min():.0f}", "Log-Likelihood:": self.llf,
+                "Max. group size:": f"{sizes.max():.0f}",
+                "Converged:": "Yes" if self.converged else "No",
+                "Mean group size:": f"{sizes.mean():.1f}"}
+        if frame.varfunc is not None:
+            info["Variance function:"] = type(frame.varfunc).__name__
+        if frame.corstruct is not None:
+            info["Correlation:"] = type(frame.corstruct).__name__
+        smry.add_dict(info)
+        smry.add_title(title or "Mixed Linear Model Regression Results")
+        se = np.sqrt(np.diag(self.cov_params()))
+        tab = np.full((len(names), 6), np.nan)
+        tab[:k_fe, 0], tab[:k_fe, 1] = self.fe_params, se[:k_fe]
+        tab[:k_fe, 2] = tab[:k_fe, 0] / tab[:k_fe, 1]
+        tab[:k_fe, 3] = 2 * norm.cdf(-np.abs(tab[:k_fe, 2]))
+        q = -norm.ppf(alpha / 2)
+        tab[:k_fe, 4], tab[:k_fe, 5] = tab[:k_fe, 0] - q * se[:k_fe], tab[:k_fe, 0] + q * se[:k_fe]
+        k_var = self.k_re2 + self.k_vc
+        scaled = np.concatenate([self.cov_re[np.tril_indices(self.k_re)], self.vcomp])
+        tab[k_fe:k_fe + k_var, 0] = scaled
+        tab[k_fe:k_fe + k_var, 1] = np.sqrt(self.scale) * se[k_fe:k_fe + k_var]
+        tab[k_fe + k_var:, 0] = self.params[k_fe + k_var:]
+        tab[k_fe + k_var:, 1] = se[k_fe + k_var:]
+        df = pd.DataFrame(tab, index=names, columns=["Coef.", "Std.Err.", "z", "P>|z|",
+                                                     f"[{alpha / 2}", f"{1 - alpha / 2}]"])
+        smry.add_df(df.map(lambda v: f"{v:.3f}" if np.isfinite(v) else ""), align="r")
+        nat = pd.concat([self.correlation_params, self.variance_params])
+        if len(nat):
+            smry.add_df(nat.to_frame("nlme scale").map(lambda v: f"{v:.4g}"), align="r")
+        return smry
+
+
+def _structures(frame):
+    parts = [f"a {type(s).__name__} {kind}" for s, kind in
+             ((frame.varfunc, "variance function"), (frame.corstruct, "correlation structure"))
+             if s is not None]
+    return " and ".join(parts)
