@@ -323,6 +323,14 @@ class MixedLM(_sm.MixedLM):
         self._beyond_statsmodels("hessian")
         return super().hessian(params)
 
+    def score_full(self, params, calc_fe):
+        self._beyond_statsmodels("score_full")
+        return super().score_full(params, calc_fe)
+
+    def score_sqrt(self, params, calc_fe=True):
+        self._beyond_statsmodels("score_sqrt")
+        return super().score_sqrt(params, calc_fe=calc_fe)
+
     def get_fe_params(self, cov_re, vcomp, tol=1e-10):
         self._beyond_statsmodels("get_fe_params")
         return super().get_fe_params(cov_re, vcomp, tol)
@@ -339,8 +347,8 @@ class MixedLM(_sm.MixedLM):
         self._beyond_statsmodels("fit_regularized")
         return super().fit_regularized(*args, **kwargs)
 
-    for _name in ("loglike", "score", "hessian", "get_fe_params", "get_scale",
-                  "get_distribution", "fit_regularized"):
+    for _name in ("loglike", "score", "score_full", "score_sqrt", "hessian", "get_fe_params",
+                  "get_scale", "get_distribution", "fit_regularized"):
         locals()[_name].__doc__ = (getattr(_sm.MixedLM, _name).__doc__ or "") + (
             "\n\n        lmmext: raises ``NotImplementedError`` on a model with a variance "
             "function,\n        a correlation structure or nested levels.\n")

@@ -239,3 +239,100 @@ def test_structured_summary_is_statsmodels_tables(structured):
     assert "Correlation:" in str(smry) and "CorAR1" in str(smry)
     # nlme's conventions of the same fit stay at hand
     assert res.nlme.df_resid_fe["Sex[T.Female]"] == 25.0
+
+
+def _honours(res, model, d):
+    """Each public member of a structured fit's results and model: a check that it
+    honours the structures, or None for members that must raise NotImplementedError."""
+    X = np.column_stack([np.ones(len(d)), (d.Sex == "Female"), d.age]).astype(float)
+    fe = np.asarray(res.fe_params)
+    n_par = len(res.params)
+    return {
+        # results
+        "aic": lambda: np.isnan(res.aic), "bic": lambda: np.isnan(res.bic),
+        "bootstrap": None,
+        "bse": lambda: np.allclose(res.bse, np.sqrt(np.diag(res.cov_params()))),
+        "bse_fe": lambda: np.allclose(res.bse_fe, res.bse.iloc[:3]),
+        "bse_re": lambda: np.allclose(res.bse_re, np.sqrt(res.scale) * res.bse.iloc[3:4]),
+        "bsejac": None, "bsejhj": None, "covjac": None, "covjhj": None, "hessv": None,
+        "score_obsv": None,
+        "conf_int": lambda: np.allclose(res.conf_int()[1] - res.conf_int()[0],
+                                        2 * 1.959963984540054 * res.bse),
+        "cov_params": lambda: res.cov_params().shape == (n_par, n_par),
+        "normalized_cov_params": lambda: np.allclose(res.normalized_cov_params * res.scale,
+                                                     res.cov_params()),
+        "df_modelwc": lambda: res.df_modelwc == 6,
+        "f_test": lambda: res.f_test(np.eye(n_par)[[1]]).fvalue == pytest.approx(
+            (res.params.iloc[1] / res.bse.iloc[1]) ** 2),
+        "t_test": lambda: np.allclose(res.t_test(np.eye(3)).effect, fe),
+        "t_test_pairwise": lambda: res.t_test_pairwise("Sex").result_frame["coef"].iloc[0]
+        == pytest.approx(fe[1]),
+        "wald_test": lambda: res.wald_test(np.eye(n_par)[[2]], scalar=True).statistic
+        == pytest.approx((res.params.iloc[2] / res.bse.iloc[2]) ** 2),
+        "wald_test_terms": lambda: "Sex" in str(res.wald_test_terms(scalar=True)),
+        "fittedvalues": lambda: np.allclose(res.fittedvalues, res.nlme.fittedvalues),
+        "resid": lambda: np.allclose(res.resid, d.distance - res.nlme.fittedvalues),
+        "get_nlfun": None,
+        "initialize": lambda: True,                    # statsmodels' internal set-up
+        "llf": lambda: res.llf == res.nlme.llf,
+        "load": lambda: True, "save": lambda: True,    # pickling: tested below
+        "remove_data": lambda: True,
+        "predict": lambda: np.allclose(res.predict(d), X @ fe),
+        "profile_re": None,
+        "pvalues": lambda: np.all(res.pvalues < 1),
+        "tvalues": lambda: np.allclose(res.tvalues, res.params / res.bse),
+        "random_effects": lambda: len(res.random_effects) == 27,
+        "random_effects_cov": lambda: res.random_effects_cov["F01"].iloc[0, 0] < 0.3,
+        "summary": lambda: "cor.Phi" in str(res.summary()),
+        "use_t": lambda: res.use_t is False,
+        # model
+        "endog_names": lambda: model.endog_names == "distance",
+        "exog_names": lambda: model.exog_names == list(res.fe_params.index),
+        "fit": lambda: model.fit().llf == res.llf,
+        "from_formula": lambda: True,
+        "group_list": lambda: len(model.group_list(model.endog)) == 27,
+        "information": None,
+        "model.initialize": lambda: True,
+        "model.predict": lambda: np.allclose(model.predict(res.params.to_numpy()), X @ fe),
+        "fit_regularized": None, "get_distribution": None, "get_fe_params": None,
+        "get_scale": None, "hessian": None, "loglike": None, "score": None,
+        "score_full": None, "score_sqrt": None,
+    }
+
+
+def test_every_public_member_honours_the_structures_or_raises(structured):
+    from statsmodels.regression.mixed_linear_model import MixedLMResults
+    d, model, res, ref = structured
+    res = model.fit()                     # a fresh one: some members change the results
+    checks = _honours(res, model, d)
+    public = {m for m in dir(MixedLMResults) if not m.startswith("_")}
+    public |= {m if m not in public else f"model.{m}" for m in dir(SMMixedLM)
+               if not m.startswith("_")}
+    assert not public - set(checks), f"unclassified members: {sorted(public - set(checks))}"
+    args = {"profile_re": (0, "re"), "get_nlfun": (None,), "information": (res.params,),
+            "fit_regularized": (), "get_distribution": (res.params_object, 1.0, None),
+            "get_fe_params": (res.cov_re, res.vcomp), "get_scale": (res.fe_params, res.cov_re,
+                                                                   res.vcomp),
+            "hessian": (res.params_object,), "loglike": (res.params_object,),
+            "score": (res.params_object,), "score_full": (res.params_object, True),
+            "score_sqrt": (res.params_object,), "bootstrap": ()}
+    for name, check in sorted(checks.items()):
+        if check is not None:
+            assert check(), name
+            continue
+        owner = model if hasattr(SMMixedLM, name) and not hasattr(MixedLMResults, name) \
+            else res
+        with pytest.raises(NotImplementedError):
+            member = getattr(owner, name)
+            member(*args.get(name, ()))
+
+
+def test_structured_results_pickle(structured, tmp_path):
+    from statsmodels.regression.mixed_linear_model import MixedLMResults
+    d, model, res, ref = structured
+    res.save(tmp_path / "fit.pkl")
+    back = MixedLMResults.load(tmp_path / "fit.pkl")
+    assert back.llf == res.llf
+    pd.testing.assert_series_equal(back.params, res.params)
+    pd.testing.assert_series_equal(back.predict(d.head(4)), res.predict(d.head(4)))
+    assert str(back.summary()) == str(res.summary())

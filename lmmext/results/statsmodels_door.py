@@ -150,13 +150,52 @@ class StructuredMixedLMResults(MixedLMResults):
         return {key: out[key] for key in self.model.group_labels}
 
     def t_test(self, r_matrix, use_t=None):
-        """t tests of linear hypotheses of the fixed effects (``r_matrix`` with one
-        column per fixed effect), as statsmodels' ``MixedLMResults.t_test``."""
+        """t tests of linear hypotheses, as statsmodels' ``MixedLMResults.t_test``:
+        ``r_matrix`` has one column per fixed effect (or one per parameter)."""
         r_matrix = np.atleast_2d(np.asarray(r_matrix, dtype=float))
-        if r_matrix.shape[1] != self.k_fe:
-            raise ValueError(f"r_matrix for t-test should have {self.k_fe} columns")
-        pad = np.zeros((r_matrix.shape[0], len(self.params) - self.k_fe))
+        if r_matrix.shape[1] not in (self.k_fe, len(self.params)):
+            raise ValueError(f"r_matrix for t-test should have {self.k_fe} columns (or "
+                             f"{len(self.params)}, one per parameter)")
+        pad = np.zeros((r_matrix.shape[0], len(self.params) - r_matrix.shape[1]))
         return LikelihoodModelResults.t_test(self, np.hstack([r_matrix, pad]), use_t=use_t)
+
+    def predict(self, exog=None, transform=True, *args, **kwargs):
+        """Fixed-effects predictions ``X beta``: ``exog`` a DataFrame with the formula's
+        columns (or a design matrix with ``transform=False``); without it, the data's."""
+        if exog is not None and transform and isinstance(exog, pd.DataFrame):
+            X = self.nlme._design(exog)
+            return pd.Series(X.to_numpy() @ np.asarray(self.fe_params), index=exog.index)
+        return super().predict(exog, transform, *args, **kwargs)
+
+    def t_test_pairwise(self, term_name, method="hs", alpha=0.05, factor_labels=None):
+        """statsmodels' pairwise t tests of a categorical term's levels (its design is
+        the model formula's)."""
+        data = self.model.data
+        saved = {k: data.__dict__[k] for k in ("design_info", "model_spec") if k in data.__dict__}
+        data.design_info = data.model_spec = self._state.frame.get_design_info()
+        try:
+            return super().t_test_pairwise(term_name, method=method, alpha=alpha,
+                                           factor_labels=factor_labels)
+        finally:
+            del data.design_info, data.model_spec
+            data.__dict__.update(saved)
+
+    def _refuse(self, member, why):
+        raise NotImplementedError(f"{member}: the model has {_structures(self._state.frame)}; "
+                                  f"{why}")
+
+    def bootstrap(self, *args, **kwargs):
+        """Not available with a structure: statsmodels' bootstrap refits the model class
+        on resampled arrays, without the structures."""
+        self._refuse("bootstrap", "statsmodels' bootstrap refits would ignore them")
+
+    @property
+    def score_obsv(self):
+        """Not available: the per-observation score is not defined for this model (the
+        observations of a group are correlated)."""
+        self._refuse("score_obsv", "MixedLM has no per-observation score")
+
+    bsejac = covjac = bsejhj = covjhj = hessv = score_obsv
 
     def profile_re(self, *args, **kwargs):
         """Not available with a structure: statsmodels' profile refits the model without
