@@ -19,10 +19,11 @@ import pandas as pd
 import patsy
 
 from .engine.levels import Level
+from .formula import RandomLevel
 from .engine.linalg import aliased_columns
 from .structures.form import group_labels, level_sort_key
 
-__all__ = ["ModelFrame", "build_frame"]
+__all__ = ["ModelFrame", "build_frame", "frame_from_arrays"]
 
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
@@ -62,6 +63,10 @@ class ModelFrame:
         return state
 
     def get_design_info(self):
+        if self.formula is None:
+            raise ValueError("this model was built from arrays, not a formula: it has no "
+                             "terms or design to evaluate on new data (pass design "
+                             "matrices, or build the model with from_formula)")
         if self.design_info is None:
             env = patsy.EvalEnvironment([{"np": np}])
             try:
@@ -73,6 +78,15 @@ class ModelFrame:
                                  f"({str(exc).splitlines()[0]})") from None
             self.design_info = X.design_info
         return self.design_info
+
+    def terms(self):
+        """The fixed-effects terms as (name, column indices): patsy's terms, or one
+        term per column for a model built from arrays."""
+        if self.formula is None:
+            return [(name, [j]) for j, name in enumerate(self.exog_names)]
+        di = self.get_design_info()
+        return [(name, list(range(sl.start, sl.stop)))
+                for name, sl in di.term_name_slices.items()]
 
     def to_caller_order(self, values):
         """Engine-order array -> caller-order array."""
@@ -122,10 +136,7 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
         raise ValueError(f"missing= must be 'drop' or 'raise', got {missing!r}")
     random = list(random)
     env = eval_env if eval_env is not None else patsy.EvalEnvironment.capture(1)
-    for name, obj, base in (("weights", weights, "VarFunc"), ("correlation", correlation, "CorStruct")):
-        if obj is not None and base not in [c.__name__ for c in type(obj).__mro__]:
-            raise TypeError(f"{name}= must be a {base} instance such as "
-                            f"{'VarIdent' if name == 'weights' else 'CorAR1'}(...), got {obj!r}")
+    _check_structures(weights, correlation)
     group_names = [lv.name for lv in random]
     _check_names(group_names, data, "random=")
     texts = [formula] + [lv.formula for lv in random] + group_names
@@ -203,6 +214,20 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
 
     mf = ModelFrame(formula, sframe, order, index, n_dropped, y, str(y_df.columns[0]),
                     X, names, X_df.design_info, levels, random, eval_env=env, kind=kind)
+    _attach_structures(mf, weights, correlation, cor_block_names, env)
+    return mf
+
+
+def _check_structures(weights, correlation):
+    for name, obj, base in (("weights", weights, "VarFunc"), ("correlation", correlation, "CorStruct")):
+        if obj is not None and base not in [c.__name__ for c in type(obj).__mro__]:
+            raise TypeError(f"{name}= must be a {base} instance such as "
+                            f"{'VarIdent' if name == 'weights' else 'CorAR1'}(...), got {obj!r}")
+
+
+def _attach_structures(mf, weights, correlation, cor_block_names, env):
+    """Initialize copies of the structures on the frame's sorted rows."""
+    sframe = mf.data
     if weights is not None:
         vf = copy.deepcopy(weights)
         vf.initialize(sframe, env)
@@ -217,6 +242,56 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
         cs.block_labels = np.asarray([str(b) for b in buniq], dtype=object)
         cs.initialize(sframe, np.asarray(bcodes, dtype=np.int64), env)
         mf.corstruct = cs
+
+
+def frame_from_arrays(endog, exog, groups, exog_re, exog_names, exog_re_names, y_name,
+                      group_name, weights=None, correlation=None, structure_data=None):
+    """The :class:`ModelFrame` of statsmodels' array constructor with nlme's structures.
+
+    ``structure_data`` (a DataFrame with one row per observation, in the arrays' order)
+    holds the columns the structures' forms name; the grouping is available to them as
+    the column ``group_name``, so ``CorAR1(form="~ 1 | <group_name>")`` (or no grouping
+    at all) orders positions by the rows' order within each group.
+    """
+    _check_structures(weights, correlation)
+    y = np.asarray(endog, dtype=float).ravel()
+    N = y.size
+    X = np.asarray(exog, dtype=float).reshape(N, -1)
+    Z = np.ones((N, 1)) if exog_re is None else np.asarray(exog_re, dtype=float).reshape(N, -1)
+    if structure_data is None:
+        data = pd.DataFrame(index=pd.RangeIndex(N))
+    elif not isinstance(structure_data, pd.DataFrame) or len(structure_data) != N:
+        raise ValueError(f"structure_data must be a DataFrame with one row per observation "
+                         f"({N}), got {type(structure_data).__name__}"
+                         + (f" with {len(structure_data)} rows"
+                            if isinstance(structure_data, pd.DataFrame) else ""))
+    else:
+        data = structure_data.copy()
+    if group_name in data.columns and not np.array_equal(
+            data[group_name].astype(str).to_numpy(), np.asarray(groups).astype(str)):
+        raise ValueError(f"structure_data's column {group_name!r} differs from groups=")
+    data[group_name] = np.asarray(groups)
+    for what, arr in (("endog", y), ("exog", X), ("exog_re", Z)):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{what} has missing or infinite values; a model with a "
+                             "variance function or correlation structure needs complete "
+                             "arrays (drop the rows first)")
+    cor_groups = list(correlation.form.grouping) if correlation is not None else []
+    _check_names(cor_groups + [g for obj in _parts(weights) for g in obj.form.grouping],
+                 data, "structure_data")
+    cor_block_names = _cor_block_names(cor_groups, correlation, [group_name], "lme")
+    sort_cols = [group_name] + [c for c in cor_block_names if c != group_name]
+    order = np.lexsort([level_sort_key(data[c]) for c in reversed(sort_cols)])
+    sframe = data.iloc[order].reset_index(drop=True)
+    codes, uniques = pd.factorize(sframe[group_name], sort=False)
+    if len(uniques) < 2:
+        raise ValueError("groups has only one level; a random effect needs at least two "
+                         "groups")
+    level = Level(group_name, codes, [str(u) for u in uniques], Z[order], list(exog_re_names))
+    spec = RandomLevel(group_name, "1")
+    mf = ModelFrame(None, sframe, order, pd.RangeIndex(N), 0, y[order], y_name, X[order],
+                    list(exog_names), None, [level], [spec], kind="lme")
+    _attach_structures(mf, weights, correlation, cor_block_names, None)
     return mf
 
 

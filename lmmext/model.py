@@ -9,7 +9,7 @@ from statsmodels.regression import mixed_linear_model as _sm
 
 from .engine.fitting import fit_frame
 from .formula import RandomLevel, eval_environment, formula_rhs, parse_random, vc_grouping
-from .frame import build_frame
+from .frame import build_frame, frame_from_arrays
 from .results import GLSResults, LMEResults
 from .results.statsmodels_door import StructuredMixedLMResults
 from .statsmodels_fit import engine_optimum
@@ -57,8 +57,11 @@ class MixedLM(_sm.MixedLM):
     with :meth:`from_formula` (statsmodels' arguments plus ``weights=`` and
     ``correlation=``) or use :func:`lmmext.lme`; :meth:`fit` maximizes nlme's profiled
     (RE)ML criterion and returns :class:`~lmmext.results.LMEResults`, a
-    ``MixedLMResults``.  Models built with the array constructor (``MixedLM(endog,
-    exog, groups)``) cannot be fitted by lmmext.
+    ``MixedLMResults``.  The array constructor ``MixedLM(endog, exog, groups, exog_re,
+    exog_vc)`` is statsmodels'; ``weights=``, ``correlation=`` and ``structure_data=`` (a
+    DataFrame, one row per observation, with the columns the structures' forms name;
+    the groups are its column named like ``groups``, or ``"Group"``) add the structures
+    there too.
 
     See Also
     --------
@@ -77,11 +80,33 @@ class MixedLM(_sm.MixedLM):
     _quad = _Deferred(_reparam_part(1))
 
     def __init__(self, endog, exog, groups, exog_re=None, exog_vc=None, use_sqrt=True,
-                 missing="none", **kwargs):
+                 missing="none", weights=None, correlation=None, structure_data=None,
+                 **kwargs):
         # statsmodels' constructor, except that the per-group copies of the data
         # (row_indices, endog_li, exog_li, exog_re_li, exog_re2_li, _aex_r, _aex_r2, _lin,
         # _quad) are deferred to first access; tests/test_statsmodels_compat.py checks
-        # that every attribute equals statsmodels' own
+        # that every attribute equals statsmodels' own.  weights=, correlation= and
+        # structure_data= (the columns their forms name) add nlme's structures.
+        self._init_statsmodels(endog, exog, groups, exog_re, exog_vc, use_sqrt, missing,
+                               **kwargs)
+        if weights is None and correlation is None:
+            if structure_data is not None:
+                raise ValueError("structure_data= is for the columns of weights= and "
+                                 "correlation=; neither is given")
+            return
+        if self.k_vc:
+            raise NotImplementedError("exog_vc with weights= or correlation= is not "
+                                      "available yet; use lme() with nested levels")
+        group_name = getattr(groups, "name", None) or "Group"
+        self._frame = frame_from_arrays(
+            self.endog, self.exog, self.groups, self.exog_re, self.exog_names,
+            self.data.exog_re_names, self.endog_names, group_name, weights, correlation,
+            structure_data)
+        self.weights_struct = self._frame.varfunc
+        self.correlation = self._frame.corstruct
+
+    def _init_statsmodels(self, endog, exog, groups, exog_re, exog_vc, use_sqrt, missing,
+                          **kwargs):
         for key in kwargs:
             if key not in ("missing_idx", "model_spec", "formula"):
                 raise ValueError(f"argument {key} not permitted for MixedLM initialization")

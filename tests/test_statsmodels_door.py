@@ -336,3 +336,42 @@ def test_structured_results_pickle(structured, tmp_path):
     pd.testing.assert_series_equal(back.params, res.params)
     pd.testing.assert_series_equal(back.predict(d.head(4)), res.predict(d.head(4)))
     assert str(back.summary()) == str(res.summary())
+
+
+def _orthodont_arrays(d):
+    X = pd.DataFrame({"Intercept": 1.0, "Sex[T.Female]": (d.Sex == "Female").astype(float),
+                      "age": d.age.astype(float)})
+    return d.distance, X, d.Subject
+
+
+def test_array_constructor_takes_the_structures(data):
+    d = data("Orthodont").sample(frac=1.0, random_state=3)
+    kw = dict(weights=lmmext.VarIdent(form="~ 1 | Sex"),
+              correlation=lmmext.CorAR1(form="~ 1 | Subject"))
+    by_formula = lmmext.MixedLM.from_formula("distance ~ age + Sex", data=d,
+                                             groups="Subject", **kw).fit()
+    model = lmmext.MixedLM(*_orthodont_arrays(d), structure_data=d[["Sex"]], **kw)
+    by_arrays = model.fit()
+    # the AR(1) positions are the rows' order within each child, in both
+    assert by_arrays.llf == pytest.approx(by_formula.llf, abs=1e-9)
+    np.testing.assert_allclose(by_arrays.params, by_formula.params, rtol=1e-7)
+    np.testing.assert_allclose(np.asarray(model.endog) - by_arrays.fittedvalues
+                               - by_arrays.resid, 0.0, atol=1e-12)
+    # no formula: one term per column in nlme's anova
+    assert list(by_arrays.nlme.anova().index) == ["Intercept", "Sex[T.Female]", "age"]
+
+
+def test_array_constructor_structure_errors(data):
+    d = data("Orthodont")
+    y, X, g = _orthodont_arrays(d)
+    vi = lmmext.VarIdent(form="~ 1 | Sex")
+    with pytest.raises(KeyError, match="Sex"):
+        lmmext.MixedLM(y, X, g, weights=vi)                     # no structure_data
+    with pytest.raises(ValueError, match="one row per observation"):
+        lmmext.MixedLM(y, X, g, weights=vi, structure_data=d[["Sex"]].iloc[:5])
+    with pytest.raises(ValueError, match="structure_data= is for the columns"):
+        lmmext.MixedLM(y, X, g, structure_data=d[["Sex"]])
+    bad = y.copy()
+    bad.iloc[3] = np.nan
+    with pytest.raises(ValueError, match="endog has missing"):
+        lmmext.MixedLM(bad, X, g, weights=vi, structure_data=d[["Sex"]])

@@ -13,7 +13,7 @@ from ..inference.wald import t_table
 from .fixed_effects import FixedEffectTests
 from .summary import SummaryText
 
-__all__ = ["ResultsCore", "term_slices"]
+__all__ = ["ResultsCore"]
 
 
 class ResultsCore(FixedEffectTests, SummaryText):
@@ -212,9 +212,3 @@ class ResultsCore(FixedEffectTests, SummaryText):
         """nlme's ``ACF(fit, ...)``: see :func:`lmmext.ACF`."""
         from ..diagnostics.acf import ACF
         return ACF(self, **kwargs)
-
-
-def term_slices(frame):
-    """The model's terms as (name, column indices), in patsy's order."""
-    di = frame.get_design_info()
-    return [(name, list(range(sl.start, sl.stop))) for name, sl in di.term_name_slices.items()]

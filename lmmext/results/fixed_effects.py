@@ -91,7 +91,8 @@ class FixedEffectTests:
         """
         ddf = check_ddf(ddf)
         beta = self.fe_params.to_numpy()
-        terms = r_term_order(self.frame.formula, self.frame.get_design_info())
+        terms = (r_term_order(self.frame.formula, self.frame.get_design_info())
+                 if self.frame.formula is not None else self.frame.terms())
         if ddf == "containment":
             if L is not None:
                 return contrast_f_test(beta, self._vcov_tests, L, self.fe_params.index,

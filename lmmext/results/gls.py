@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .core import ResultsCore, term_slices
+from .core import ResultsCore
 
 __all__ = ["GLSResults"]
 
@@ -35,7 +35,7 @@ class GLSResults(ResultsCore):
         self._vcov_nlme = self._vcov_tests = self._vcov * adj
         self._bse_fe = self._fe_series(np.sqrt(np.diag(self._vcov_nlme)), "bse_fe")
         self.df_resid_fe = self._fe_series(np.full(p, float(N - p)), "df")
-        self._term_df = {name: float(N - p) for name, _ in term_slices(state.frame)}
+        self._term_df = {name: float(N - p) for name, _ in state.frame.terms()}
         self.params = self.fe_params
 
     @property

@@ -8,7 +8,7 @@ from statsmodels.regression.mixed_linear_model import MixedLMResults
 
 from ..inference.containment import containment_df
 from ..structures.form import group_labels
-from .core import ResultsCore, term_slices
+from .core import ResultsCore
 from .summary import indent
 
 __all__ = ["LMEResults"]
@@ -79,7 +79,7 @@ class LMEResults(ResultsCore, MixedLMResults):
         self.params = self.fe_params.to_numpy()
         self.scale = float(state.evaluation.sigma2)
         self._bse_fe = self._fe_series(bse, "bse_fe")
-        coef_df, term_df = containment_df(frame.X, frame.levels, term_slices(frame))
+        coef_df, term_df = containment_df(frame.X, frame.levels, frame.terms())
         self.df_resid_fe = self._fe_series(coef_df, "df")
         self._term_df = term_df
         self._max_level = len(frame.levels)
