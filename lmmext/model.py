@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from statsmodels.base.model import LikelihoodModel, LikelihoodResultsWrapper
 from statsmodels.regression import mixed_linear_model as _sm
 
 from .engine.fitting import fit_frame
 from .formula import RandomLevel, eval_environment, formula_rhs, parse_random, vc_grouping
 from .frame import build_frame, frame_from_arrays
 from .results import GLSResults, LMEResults
-from .results.statsmodels_door import StructuredMixedLMResults
+from .results.statsmodels_door import StructuredGLSResults, StructuredMixedLMResults
 from .statsmodels_fit import engine_optimum
+from .structures.numdiff import central_differences
+from .structures.numdiff import hessian as numerical_hessian
 
 __all__ = ["MixedLM", "GLS", "lme", "gls"]
 
@@ -386,11 +389,15 @@ class MixedLM(_sm.MixedLM):
         return LMEResults(self, state)
 
 
-class GLS:
+class GLS(LikelihoodModel):
     """Generalized least squares with nlme's variance functions and correlation structures.
 
-    Build it with :meth:`from_formula` or use :func:`lmmext.gls`; :meth:`fit` returns
-    :class:`~lmmext.results.GLSResults`.
+    statsmodels' door of :func:`lmmext.gls`: build it with :meth:`from_formula`;
+    :meth:`fit` returns statsmodels-style results
+    (:class:`~lmmext.results.statsmodels_door.StructuredGLSResults`: ``t_test``,
+    ``f_test``, ``wald_test``, ``conf_int``, ``summary()`` tables), with nlme's
+    conventions of the same fit as ``res.nlme``.  ``endog`` and ``exog`` are in the
+    data's row order.
 
     Parameters
     ----------
@@ -399,14 +406,17 @@ class GLS:
     """
 
     def __init__(self, frame):
+        caller = frame.to_caller_order
+        super().__init__(pd.Series(caller(frame.y), index=frame.index, name=frame.y_name),
+                         pd.DataFrame(caller(frame.X), index=frame.index,
+                                      columns=frame.exog_names))
         self._frame = frame
         self.formula = frame.formula
         self.weights_struct = frame.varfunc
         self.correlation = frame.corstruct
-        self.endog = frame.y
-        self.exog = frame.X
-        self.exog_names = frame.exog_names
         self.nobs = frame.N
+        self.df_model, self.df_resid = frame.X.shape[1] - 1, frame.N - frame.X.shape[1]
+        self._fitted = None
 
     @classmethod
     def from_formula(cls, formula, data, weights=None, correlation=None, missing="drop",
@@ -447,15 +457,43 @@ class GLS:
         ----------
         reml : bool
             True for REML, False for maximum likelihood.
-        start : array_like or GLSResults, optional
+        start : array_like or results, optional
             Starting parameters (unconstrained scale) or a previous fit.
 
         Returns
         -------
-        GLSResults
+        StructuredGLSResults
         """
         state = fit_frame(self._frame, reml=bool(reml), start=_start_vector(start))
-        return GLSResults(self, state)
+        self._fitted = state
+        res = StructuredGLSResults(self, state, GLSResults(self, state))
+        return LikelihoodResultsWrapper(res)
+
+    def _fit_nlme(self, reml, start):
+        """nlme's fit and results (gls())."""
+        return GLSResults(self, fit_frame(self._frame, reml=bool(reml),
+                                          start=_start_vector(start)))
+
+    def loglike(self, params):
+        """The fitted (RE)ML criterion with the coefficients held at ``params`` (``sigma^2``
+        profiled out), under the variance function and correlation structure estimated
+        by the last :meth:`fit`."""
+        if self._fitted is None:
+            raise ValueError("GLS.loglike needs the estimated structures: call fit() first")
+        return self._fitted.engine.loglik_at_beta(self._fitted.theta, params)
+
+    def score(self, params):
+        """Central-difference gradient of :meth:`loglike`."""
+        return central_differences(self.loglike, np.asarray(params, dtype=float), 1e-6)
+
+    def hessian(self, params):
+        """Central-difference Hessian of :meth:`loglike`."""
+        return numerical_hessian(self.loglike, np.asarray(params, dtype=float), 1e-4)
+
+    def predict(self, params, exog=None):
+        """``exog @ params`` (default the model's ``exog``)."""
+        exog = self.exog if exog is None else exog
+        return np.asarray(exog, dtype=float) @ np.asarray(params, dtype=float)
 
 
 def _start_vector(start):
@@ -549,4 +587,4 @@ def gls(model, data, weights=None, correlation=None, method="REML", missing="dro
     reml = _method_to_reml(method)
     frame = build_frame(model, data, [], weights, correlation, missing,
                         eval_environment(eval_env), kind="gls")
-    return GLS(frame).fit(reml=reml, start=start)
+    return GLS(frame)._fit_nlme(reml, start)

@@ -375,3 +375,94 @@ def test_array_constructor_structure_errors(data):
     bad.iloc[3] = np.nan
     with pytest.raises(ValueError, match="endog has missing"):
         lmmext.MixedLM(bad, X, g, weights=vi, structure_data=d[["Sex"]])
+
+
+# -- lmmext.GLS: statsmodels-style results ------------------------------------------------
+@pytest.fixture(scope="module")
+def gls_door(data):
+    d = data("Orthodont")
+    model = lmmext.GLS.from_formula("distance ~ age + Sex", data=d,
+                                    weights=lmmext.VarIdent(form="~ 1 | Sex"),
+                                    correlation=lmmext.CorAR1(form="~ 1 | Subject"))
+    return d, model, model.fit()
+
+
+def _sigma(d, phi, ratio):
+    """The dense marginal covariance (up to scale) of the fitted structures: AR(1) in row
+    order within each child, SD multiplied by ``ratio`` for girls."""
+    S = np.zeros((len(d), len(d)))
+    s = np.where(d.Sex == "Female", ratio, 1.0)
+    for _, rows in d.groupby("Subject", observed=True).indices.items():
+        n = rows.size
+        C = phi ** np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+        S[np.ix_(rows, rows)] = np.outer(s[rows], s[rows]) * C
+    return S
+
+
+def test_gls_door_equals_statsmodels_gls_at_the_fitted_covariance(gls_door):
+    # statsmodels' own GLS with the dense covariance of the estimated structures: the
+    # same coefficients, standard errors and tests
+    from statsmodels.regression.linear_model import GLS as SMGLS
+    d, model, res = gls_door
+    S = _sigma(d, res.correlation_params["Phi"], res.variance_params["Female"])
+    sm = SMGLS(model.endog, model.exog, sigma=S).fit()
+    np.testing.assert_allclose(res.params, sm.params, rtol=1e-8)
+    np.testing.assert_allclose(res.bse, sm.bse, rtol=1e-8)
+    np.testing.assert_allclose(res.pvalues, sm.pvalues, rtol=1e-6)
+    np.testing.assert_allclose(res.conf_int(), sm.conf_int(), rtol=1e-8)
+    # S is the relative covariance Lambda itself, so the scales agree too
+    assert res.scale == pytest.approx(sm.scale, rel=1e-8)
+    L = np.eye(3)[[1]]
+    f_ours, f_sm = res.f_test(L), sm.f_test(L)
+    assert float(f_ours.fvalue) == pytest.approx(float(f_sm.fvalue), rel=1e-8)
+    assert f_ours.df_denom == f_sm.df_denom == 105
+    # nlme's conventions of the same fit: the same SEs (nlme's vcov), its logLik
+    np.testing.assert_allclose(res.bse, res.nlme.bse_fe, rtol=1e-10)
+    assert res.llf == res.nlme.llf
+
+
+def test_gls_door_every_public_member(gls_door):
+    from statsmodels.base.model import LikelihoodModel, LikelihoodModelResults
+    d, model, res = gls_door
+    X = np.asarray(model.exog)
+    checks = {
+        "bse": lambda: np.allclose(res.bse, np.sqrt(np.diag(res.cov_params()))),
+        "conf_int": lambda: np.all(res.conf_int()[0] < res.params),
+        "cov_params": lambda: res.cov_params().shape == (3, 3),
+        "f_test": lambda: res.f_test(np.eye(3)[[1]]).df_denom == 105,
+        "initialize": lambda: True, "load": lambda: True, "save": lambda: True,
+        "remove_data": lambda: True,
+        "llf": lambda: res.llf == res.nlme.llf,
+        "normalized_cov_params": lambda: np.allclose(res.normalized_cov_params * res.scale,
+                                                     res.cov_params()),
+        "predict": lambda: np.allclose(res.predict(d), X @ res.params),
+        "pvalues": lambda: np.all(res.pvalues < 0.01),
+        "summary": lambda: "Phi" in str(res.summary()),
+        "t_test": lambda: np.allclose(res.t_test(np.eye(3)).effect, res.params),
+        "t_test_pairwise": lambda: res.t_test_pairwise("Sex").result_frame["coef"].iloc[0]
+        == pytest.approx(res.params.iloc[1]),
+        "tvalues": lambda: np.allclose(res.tvalues, res.params / res.bse),
+        "use_t": lambda: res.use_t is True,
+        "wald_test": lambda: res.wald_test(np.eye(3)[[2]], scalar=True).df_denom == 105,
+        "wald_test_terms": lambda: "Sex" in str(res.wald_test_terms(scalar=True)),
+        "endog_names": lambda: model.endog_names == "distance",
+        "exog_names": lambda: model.exog_names == list(res.params.index),
+        "fit": lambda: model.fit().llf == res.llf,
+        "from_formula": lambda: True,
+        "hessian": lambda: np.all(np.linalg.eigvalsh(model.hessian(res.params.to_numpy())) < 0),
+        "information": None,
+        "loglike": lambda: model.loglike(res.params.to_numpy()) == pytest.approx(res.llf),
+        "model.initialize": lambda: True,
+        "model.predict": lambda: np.allclose(model.predict(res.params), X @ res.params),
+        "score": lambda: np.max(np.abs(model.score(res.params.to_numpy()))) < 1e-4,
+    }
+    public = {m for m in dir(LikelihoodModelResults) if not m.startswith("_")}
+    public |= {m if m not in public else f"model.{m}" for m in dir(LikelihoodModel)
+               if not m.startswith("_")}
+    assert not public - set(checks), f"unclassified members: {sorted(public - set(checks))}"
+    for name, check in sorted(checks.items()):
+        if check is None:
+            with pytest.raises(NotImplementedError):
+                getattr(model, name)(res.params)
+        else:
+            assert check(), name

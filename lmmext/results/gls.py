@@ -16,8 +16,8 @@ class GLSResults(ResultsCore):
     ``bse_fe``, ``tvalues``, ``pvalues``, ``df_resid_fe`` (``N - p``), ``llf``, ``aic``,
     ``bic``, ``df_modelwc``, ``scale``, ``sigma``, ``variance_params``,
     ``correlation_params``, ``method``, ``nobs``, ``n_dropped``, ``converged``, the
-    residuals, ``anova``, ``intervals`` and ``summary``.  Created by
-    :meth:`lmmext.GLS.fit` and :func:`lmmext.gls`.
+    residuals, ``anova``, ``intervals`` and ``summary``.  Created by :func:`lmmext.gls`
+    (and as ``res.nlme`` of :meth:`lmmext.GLS.fit`).
 
     See Also
     --------

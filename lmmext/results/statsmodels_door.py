@@ -23,10 +23,59 @@ from statsmodels.regression.mixed_linear_model import MixedLMParams, MixedLMResu
 
 from ..inference.statsmodels_layout import StatsmodelsLayout
 
-__all__ = ["StructuredMixedLMResults"]
+__all__ = ["StructuredMixedLMResults", "StructuredGLSResults"]
 
 
-class StructuredMixedLMResults(MixedLMResults):
+class _DoorResults:
+    """What both doors' results share: the fit's record, the formula's design for
+    statsmodels' term-based members, and the structures in the summary."""
+
+    def _attach_fit(self, state, nlme):
+        self._state, self.nlme = state, nlme
+        self.method = "REML" if state.reml else "ML"
+        self.converged = state.optim_info.converged
+        self.optim_info = state.optim_info
+        self.variance_params = nlme.variance_params
+        self.correlation_params = nlme.correlation_params
+
+    def _structure_info(self, info):
+        """``info`` (the summary's first table) with the structures' names."""
+        frame = self._state.frame
+        if frame.varfunc is not None:
+            info["Variance function:"] = type(frame.varfunc).__name__
+        if frame.corstruct is not None:
+            info["Correlation:"] = type(frame.corstruct).__name__
+        return info
+
+    def _add_structure_table(self, smry):
+        nat = pd.concat([self.correlation_params, self.variance_params])
+        if len(nat):
+            smry.add_df(nat.to_frame("nlme scale").map(lambda v: f"{v:.4g}"), align="r")
+
+    def predict(self, exog=None, transform=True, *args, **kwargs):
+        """Fixed-effects predictions ``X beta``: ``exog`` a DataFrame with the formula's
+        columns (or a design matrix with ``transform=False``); without it, the data's."""
+        if (exog is not None and transform and isinstance(exog, pd.DataFrame)
+                and self._state.frame.formula is not None):
+            X = self.nlme._design(exog)
+            return pd.Series(X.to_numpy() @ np.asarray(self.fe_params), index=exog.index)
+        return super().predict(exog, transform, *args, **kwargs)
+
+    def t_test_pairwise(self, term_name, method="hs", alpha=0.05, factor_labels=None):
+        """statsmodels' pairwise t tests of a categorical term's levels (its design is
+        the model formula's)."""
+        data = self.model.data
+        saved = {k: data.__dict__[k] for k in ("design_info", "model_spec") if k in data.__dict__}
+        data.design_info = data.model_spec = self._state.frame.get_design_info()
+        try:
+            return super().t_test_pairwise(term_name, method=method, alpha=alpha,
+                                           factor_labels=factor_labels)
+        finally:
+            del data.design_info, data.model_spec
+            data.__dict__.update(saved)
+
+
+class StructuredMixedLMResults(_DoorResults, MixedLMResults):
     """statsmodels' ``MixedLMResults`` of a model with a variance function or a
     correlation structure (created by :meth:`lmmext.MixedLM.fit`).
 
@@ -54,7 +103,8 @@ class StructuredMixedLMResults(MixedLMResults):
                           "positive definite; cov_params() is NaN", UserWarning, stacklevel=3)
             cov = np.full((len(layout.names), len(layout.names)), np.nan)
         super().__init__(model, layout.estimate, cov / scale)
-        self._state, self._layout, self.nlme = state, layout, nlme
+        self._attach_fit(state, nlme)
+        self._layout = layout
         k_fe, k_re = layout.k_fe, layout.k_re
         D = np.zeros((k_re, k_re))
         D[np.tril_indices(k_re)] = layout.estimate[k_fe:k_fe + layout.k_re2]
@@ -66,18 +116,13 @@ class StructuredMixedLMResults(MixedLMResults):
         self.vcomp = scale * vc
         self.scale = scale
         self.params_object = MixedLMParams.from_components(ev.beta, cov_re=D, vcomp=vc)
-        self.method = "REML" if state.reml else "ML"
         self.reml = state.reml
-        self.converged = state.optim_info.converged
         self.hist = None
         self.cov_pen = None
         self.freepat = None
         self.use_sqrt = model.use_sqrt
         self.k_fe, self.k_re, self.k_re2, self.k_vc = k_fe, k_re, layout.k_re2, layout.k_vc
         self.k_struct = layout.k_struct
-        self.variance_params = nlme.variance_params
-        self.correlation_params = nlme.correlation_params
-        self.optim_info = state.optim_info
 
     # -- what statsmodels computes without the structures ------------------------------
     @cached_property
@@ -159,27 +204,6 @@ class StructuredMixedLMResults(MixedLMResults):
         pad = np.zeros((r_matrix.shape[0], len(self.params) - r_matrix.shape[1]))
         return LikelihoodModelResults.t_test(self, np.hstack([r_matrix, pad]), use_t=use_t)
 
-    def predict(self, exog=None, transform=True, *args, **kwargs):
-        """Fixed-effects predictions ``X beta``: ``exog`` a DataFrame with the formula's
-        columns (or a design matrix with ``transform=False``); without it, the data's."""
-        if exog is not None and transform and isinstance(exog, pd.DataFrame):
-            X = self.nlme._design(exog)
-            return pd.Series(X.to_numpy() @ np.asarray(self.fe_params), index=exog.index)
-        return super().predict(exog, transform, *args, **kwargs)
-
-    def t_test_pairwise(self, term_name, method="hs", alpha=0.05, factor_labels=None):
-        """statsmodels' pairwise t tests of a categorical term's levels (its design is
-        the model formula's)."""
-        data = self.model.data
-        saved = {k: data.__dict__[k] for k in ("design_info", "model_spec") if k in data.__dict__}
-        data.design_info = data.model_spec = self._state.frame.get_design_info()
-        try:
-            return super().t_test_pairwise(term_name, method=method, alpha=alpha,
-                                           factor_labels=factor_labels)
-        finally:
-            del data.design_info, data.model_spec
-            data.__dict__.update(saved)
-
     def _refuse(self, member, why):
         raise NotImplementedError(f"{member}: the model has {_structures(self._state.frame)}; "
                                   f"{why}")
@@ -226,7 +250,6 @@ class StructuredMixedLMResults(MixedLMResults):
             names[k_fe:] = xname_re
         smry = summary2.Summary()
         sizes = np.bincount(self._state.frame.levels[0].codes)
-        frame = self._state.frame
         info = {"Model:": "MixedLM", "Dependent Variable:": yname or self.model.endog_names,
                 "No. Observations:": str(self.nobs), "Method:": self.method,
                 "No. Groups:": str(len(sizes)), "Scale:": self.scale,
@@ -234,11 +257,7 @@ class StructuredMixedLMResults(MixedLMResults):
                 "Max. group size:": f"{sizes.max():.0f}",
                 "Converged:": "Yes" if self.converged else "No",
                 "Mean group size:": f"{sizes.mean():.1f}"}
-        if frame.varfunc is not None:
-            info["Variance function:"] = type(frame.varfunc).__name__
-        if frame.corstruct is not None:
-            info["Correlation:"] = type(frame.corstruct).__name__
-        smry.add_dict(info)
+        smry.add_dict(self._structure_info(info))
         smry.add_title(title or "Mixed Linear Model Regression Results")
         se = np.sqrt(np.diag(self.cov_params()))
         tab = np.full((len(names), 6), np.nan)
@@ -256,9 +275,77 @@ class StructuredMixedLMResults(MixedLMResults):
         df = pd.DataFrame(tab, index=names, columns=["Coef.", "Std.Err.", "z", "P>|z|",
                                                      f"[{alpha / 2}", f"{1 - alpha / 2}]"])
         smry.add_df(df.map(lambda v: f"{v:.3f}" if np.isfinite(v) else ""), align="r")
-        nat = pd.concat([self.correlation_params, self.variance_params])
-        if len(nat):
-            smry.add_df(nat.to_frame("nlme scale").map(lambda v: f"{v:.4g}"), align="r")
+        self._add_structure_table(smry)
+        return smry
+
+
+class StructuredGLSResults(_DoorResults, LikelihoodModelResults):
+    """statsmodels-style results of :meth:`lmmext.GLS.fit`: a ``LikelihoodModelResults``
+    with ``params`` the coefficients, ``cov_params()`` ``s^2 (X'V~^-1X)^-1`` with ``s^2``
+    the whitened residual sum of squares over ``N - p`` (statsmodels' GLS and nlme's
+    ``vcov``), and t tests on ``N - p`` degrees of freedom; ``t_test``, ``f_test``,
+    ``wald_test``, ``conf_int`` and ``summary()`` are statsmodels'.  nlme's conventions of
+    the same fit are ``res.nlme`` (a :class:`~lmmext.results.GLSResults`).
+
+    Attributes
+    ----------
+    fe_params, params : coefficients
+    scale : float
+        ``s^2`` above.
+    variance_params, correlation_params : pandas.Series
+    nlme : GLSResults
+    """
+
+    def __init__(self, model, state, nlme):
+        ev, eng = state.evaluation, state.engine
+        N, p = eng.N, eng.p
+        scale = ev.q / (N - p)
+        super().__init__(model, ev.beta, normalized_cov_params=eng.cov_beta(ev) / ev.sigma2,
+                         scale=scale)
+        self._attach_fit(state, nlme)
+        self.fe_params = ev.beta
+        self.use_t = True
+        self.nobs, self.df_resid, self.df_model = N, N - p, p - 1
+
+    @cached_property
+    def llf(self):
+        """nlme's (RE)ML log-likelihood at the estimates."""
+        return self.nlme.llf
+
+    @cached_property
+    def fittedvalues(self):
+        """``X beta``, in the data's row order."""
+        return np.asarray(self.model.exog) @ self.fe_params
+
+    @cached_property
+    def resid(self):
+        """``endog - fittedvalues``, in the data's row order."""
+        return np.asarray(self.model.endog) - self.fittedvalues
+
+    def summary(self, yname=None, xname=None, title=None, alpha=0.05):
+        """statsmodels-style summary tables: the fit, the coefficients with t tests and
+        intervals, and the structure parameters on nlme's scale.
+
+        Returns
+        -------
+        statsmodels.iolib.summary2.Summary
+        """
+        from statsmodels.iolib import summary2
+
+        smry = summary2.Summary()
+        info = {"Model:": "GLS", "Dependent Variable:": yname or self.model.endog_names,
+                "No. Observations:": str(self.nobs), "Method:": self.method,
+                "Df Residuals:": str(int(self.df_resid)), "Scale:": self.scale,
+                "Log-Likelihood:": self.llf, "Converged:": "Yes" if self.converged else "No"}
+        smry.add_dict(self._structure_info(info))
+        smry.add_title(title or "Generalized Least Squares Results (nlme structures)")
+        ci = np.asarray(self.conf_int(alpha))
+        tab = pd.DataFrame({"Coef.": self.params, "Std.Err.": self.bse, "t": self.tvalues,
+                            "P>|t|": self.pvalues, f"[{alpha / 2}": ci[:, 0],
+                            f"{1 - alpha / 2}]": ci[:, 1]},
+                           index=xname or list(self.model.exog_names))
+        smry.add_df(tab.map(lambda v: f"{v:.4f}"), align="r")
+        self._add_structure_table(smry)
         return smry
 
 
