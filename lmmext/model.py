@@ -14,6 +14,7 @@ from .frame import build_frame, frame_from_arrays
 from .results import GLSResults, LMEResults
 from .results.statsmodels_door import StructuredGLSResults, StructuredMixedLMResults
 from .statsmodels_fit import engine_optimum
+from .statsmodels_methods import StructuredModelMethods
 from .structures.numdiff import central_differences
 from .structures.numdiff import hessian as numerical_hessian
 
@@ -53,7 +54,7 @@ def _reparam_part(i):
     return build
 
 
-class MixedLM(_sm.MixedLM):
+class MixedLM(StructuredModelMethods, _sm.MixedLM):
     """statsmodels' MixedLM with nlme's variance functions and correlation structures.
 
     A subclass of :class:`statsmodels.regression.mixed_linear_model.MixedLM`.  Build it
@@ -320,67 +321,6 @@ class MixedLM(_sm.MixedLM):
         self.data.param_names = names
         self.data.exog_re_names_full = names[layout.k_fe:k + layout.k_vc]
         return _sm.MixedLMResultsWrapper(res)
-
-    # -- statsmodels' model methods that know nothing of the structures -------------------
-    def _beyond_statsmodels(self, member):
-        """Refuse a statsmodels method on a model whose structures (or nested levels)
-        statsmodels' own code would silently ignore."""
-        frame = getattr(self, "_frame", None)
-        if frame is None:
-            return
-        what = [f"a {type(s).__name__} {kind}" for s, kind in
-                ((frame.varfunc, "variance function"), (frame.corstruct, "correlation structure"))
-                if s is not None]
-        if len(frame.levels) > 1:
-            what.append(f"{len(frame.levels)} nested grouping levels")
-        if what:
-            raise NotImplementedError(
-                f"MixedLM.{member} is statsmodels' computation, which would ignore "
-                f"{' and '.join(what)} of this model; use the fitted results (llf, "
-                "cov_params(), random_effects, ...) instead")
-
-    def loglike(self, params, profile_fe=True):
-        self._beyond_statsmodels("loglike")
-        return super().loglike(params, profile_fe=profile_fe)
-
-    def score(self, params, profile_fe=True):
-        self._beyond_statsmodels("score")
-        return super().score(params, profile_fe=profile_fe)
-
-    def hessian(self, params):
-        self._beyond_statsmodels("hessian")
-        return super().hessian(params)
-
-    def score_full(self, params, calc_fe):
-        self._beyond_statsmodels("score_full")
-        return super().score_full(params, calc_fe)
-
-    def score_sqrt(self, params, calc_fe=True):
-        self._beyond_statsmodels("score_sqrt")
-        return super().score_sqrt(params, calc_fe=calc_fe)
-
-    def get_fe_params(self, cov_re, vcomp, tol=1e-10):
-        self._beyond_statsmodels("get_fe_params")
-        return super().get_fe_params(cov_re, vcomp, tol)
-
-    def get_scale(self, fe_params, cov_re, vcomp):
-        self._beyond_statsmodels("get_scale")
-        return super().get_scale(fe_params, cov_re, vcomp)
-
-    def get_distribution(self, params, scale, exog):
-        self._beyond_statsmodels("get_distribution")
-        return super().get_distribution(params, scale, exog)
-
-    def fit_regularized(self, *args, **kwargs):
-        self._beyond_statsmodels("fit_regularized")
-        return super().fit_regularized(*args, **kwargs)
-
-    for _name in ("loglike", "score", "score_full", "score_sqrt", "hessian", "get_fe_params",
-                  "get_scale", "get_distribution", "fit_regularized"):
-        locals()[_name].__doc__ = (getattr(_sm.MixedLM, _name).__doc__ or "") + (
-            "\n\n        lmmext: raises ``NotImplementedError`` on a model with a variance "
-            "function,\n        a correlation structure or nested levels.\n")
-    del _name
 
     def _fit_nlme(self, reml, start):
         """nlme's fit of the model frame (lme() and the structured statsmodels door)."""

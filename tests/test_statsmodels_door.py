@@ -219,16 +219,52 @@ def test_structured_random_effects_match_nlme(structured):
 
 def test_structured_members_that_would_ignore_the_structures_raise(structured):
     d, model, res, ref = structured
-    for call in (lambda: model.loglike(res.params_object),
+    for call in (lambda: model.loglike(res.params_object),      # no structure parameters
                  lambda: model.score(res.params_object),
                  lambda: model.hessian(res.params_object),
-                 lambda: model.get_distribution(res.params_object, res.scale, None),
-                 lambda: model.fit_regularized(alpha=1.0)):
+                 lambda: model.get_distribution(res.params_object, res.scale, None)):
+        with pytest.raises(NotImplementedError, match="no place for the structure"):
+            call()
+    for call in (lambda: model.fit_regularized(alpha=1.0),
+                 lambda: model.get_scale(res.fe_params, res.cov_re, res.vcomp)):
         with pytest.raises(NotImplementedError, match="VarIdent variance function and a "
                                                       "CorAR1 correlation structure"):
             call()
     with pytest.raises(NotImplementedError, match="profile_re"):
         res.profile_re(0, "re")
+    with pytest.raises(ValueError, match="params needs 6 values"):
+        model.loglike(np.zeros(4))
+
+
+def test_structured_model_likelihood_at_any_vector(structured):
+    d, model, res, ref = structured
+    vec = res.params.to_numpy()
+    assert model.loglike(vec) == pytest.approx(res.llf, abs=1e-9)
+    # away from the optimum: the independent dense criterion
+    other = vec + np.array([0.3, -0.2, 0.01, 0.2, 0.3, -0.1])
+    assert model.loglike(other, profile_fe=False) == pytest.approx(_dense_reml(d, other),
+                                                                   abs=1e-8)
+    assert np.max(np.abs(model.score(vec, profile_fe=False))) < 1e-4
+    H, singular = model.hessian(vec)
+    assert not singular
+    np.testing.assert_allclose(np.linalg.inv(-H), res.cov_params(), rtol=1e-4)
+
+
+def test_structured_simulation_has_the_fitted_covariance(structured):
+    d, model, res, ref = structured
+    dist = model.get_distribution(res.params.to_numpy(), res.scale, None)
+    draws = np.array([dist.rvs(None, rng=k) for k in range(3000)])
+    np.testing.assert_allclose(draws.mean(axis=0), res.predict(d), atol=0.25)
+    phi, ratio = res.correlation_params["Phi"], res.variance_params["Female"]
+    lags = np.abs(np.subtract.outer(np.arange(4), np.arange(4)))
+    resid = draws - res.predict(d).to_numpy()
+    for sex, s in (("Male", 1.0), ("Female", ratio)):
+        expected = res.cov_re.iloc[0, 0] + res.scale * s ** 2 * phi ** lags
+        # 3000 draws of each of the 11 or 16 children of a sex: the covariances are
+        # estimated to about 1%
+        covs = [np.cov(resid[:, np.flatnonzero(d.Subject == c)].T)
+                for c in d.Subject[d.Sex == sex].unique()]
+        np.testing.assert_allclose(np.mean(covs, axis=0), expected, rtol=0.04)
 
 
 def test_structured_summary_is_statsmodels_tables(structured):
@@ -294,9 +330,13 @@ def _honours(res, model, d):
         "information": None,
         "model.initialize": lambda: True,
         "model.predict": lambda: np.allclose(model.predict(res.params.to_numpy()), X @ fe),
-        "fit_regularized": None, "get_distribution": None, "get_fe_params": None,
-        "get_scale": None, "hessian": None, "loglike": None, "score": None,
+        "fit_regularized": None, "get_fe_params": None, "get_scale": None,
         "score_full": None, "score_sqrt": None,
+        "get_distribution": lambda: model.get_distribution(res.params.to_numpy(), res.scale,
+                                                           None).rvs(None, rng=1).shape == (108,),
+        "hessian": lambda: model.hessian(res.params.to_numpy())[0].shape == (n_par, n_par),
+        "loglike": lambda: model.loglike(res.params.to_numpy()) == pytest.approx(res.llf),
+        "score": lambda: np.max(np.abs(model.score(res.params.to_numpy()))) < 1e-4,
     }
 
 
@@ -310,11 +350,10 @@ def test_every_public_member_honours_the_structures_or_raises(structured):
                if not m.startswith("_")}
     assert not public - set(checks), f"unclassified members: {sorted(public - set(checks))}"
     args = {"profile_re": (0, "re"), "get_nlfun": (None,), "information": (res.params,),
-            "fit_regularized": (), "get_distribution": (res.params_object, 1.0, None),
+            "fit_regularized": (),
             "get_fe_params": (res.cov_re, res.vcomp), "get_scale": (res.fe_params, res.cov_re,
                                                                    res.vcomp),
-            "hessian": (res.params_object,), "loglike": (res.params_object,),
-            "score": (res.params_object,), "score_full": (res.params_object, True),
+            "score_full": (res.params_object, True),
             "score_sqrt": (res.params_object,), "bootstrap": ()}
     for name, check in sorted(checks.items()):
         if check is not None:
@@ -466,3 +505,9 @@ def test_gls_door_every_public_member(gls_door):
                 getattr(model, name)(res.params)
         else:
             assert check(), name
+
+
+def test_summary_col_takes_both_doors(structured, gls_door):
+    from statsmodels.iolib.summary2 import summary_col
+    text = str(summary_col([structured[2], gls_door[2]]))
+    assert "cor.Phi" in text and "var.Female" in text and "Sex[T.Female]" in text

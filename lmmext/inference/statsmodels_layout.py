@@ -22,20 +22,22 @@ class StatsmodelsLayout:
 
     Parameters
     ----------
-    state : FitState
-        A fit whose outer level has a general (pdSymm) covariance and whose inner levels,
-        if any, are random intercepts (statsmodels' variance components).
+    engine : ProfiledLikelihood
+        A model whose outer level has a general (pdSymm) covariance and whose inner
+        levels, if any, are random intercepts (statsmodels' variance components).
+    exog_names : list of str
+    theta, beta : ndarray, optional
+        The engine's parameters at a fit (then ``estimate`` is the vector there).
 
     Attributes
     ----------
     names : list of str
-    estimate : ndarray
-        The vector at the fit.
+    estimate : ndarray or None
     k_fe, k_re, k_re2, k_vc, k_struct : int
     """
 
-    def __init__(self, state):
-        eng = self.engine = state.engine
+    def __init__(self, engine, exog_names, theta=None, beta=None):
+        eng = self.engine = engine
         outer, inner = eng.levels[0], eng.levels[1:]
         if outer.pd_class != "pdSymm" or any(lev.q != 1 for lev in inner):
             raise NotImplementedError(
@@ -47,7 +49,7 @@ class StatsmodelsLayout:
         cs, vf = eng.corstruct, eng.varfunc
         self._structs = [s for s in (cs, vf) if s is not None and s.n_params]
         self.k_struct = sum(s.n_params for s in self._structs)
-        names = list(state.frame.exog_names)
+        names = list(exog_names)
         z = outer.z_names
         for i, j in zip(*np.tril_indices(outer.q)):
             names.append(f"{z[i]} Var" if i == j else f"{z[j]} x {z[i]} Cov")
@@ -56,7 +58,7 @@ class StatsmodelsLayout:
             if s is not None and s.n_params:
                 names += [f"{prefix}.{n}" for n in s.apvar_names()]
         self.names = names
-        self.estimate = self.vector(state.theta, state.evaluation.beta)
+        self.estimate = None if theta is None else self.vector(theta, beta)
 
     def vector(self, theta, beta):
         """``(theta, beta)`` (the engine's parameters) as the statsmodels-layout vector."""
@@ -106,9 +108,12 @@ class StatsmodelsLayout:
         parts.append(th.get(id(vf), np.zeros(0)))
         return np.concatenate(parts), beta
 
-    def loglik(self, vec):
-        """The criterion at a statsmodels-layout vector (the fixed effects held)."""
+    def loglik(self, vec, profile_fe=False):
+        """The criterion at a statsmodels-layout vector: the fixed effects held, or
+        (``profile_fe``) replaced by their GLS estimate at the covariance."""
         theta, beta = self.internal(vec)
+        if profile_fe:
+            return self.engine.loglik(theta)
         return self.engine.loglik_at_beta(theta, beta)
 
     def covariance(self):

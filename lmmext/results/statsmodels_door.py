@@ -94,7 +94,8 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
     """
 
     def __init__(self, model, state, nlme):
-        layout = StatsmodelsLayout(state)
+        layout = StatsmodelsLayout(state.engine, state.frame.exog_names, state.theta,
+                                   state.evaluation.beta)
         ev = state.evaluation
         scale = float(ev.sigma2)
         cov = layout.covariance()
