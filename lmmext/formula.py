@@ -1,6 +1,6 @@
 """The model's formulas beyond the fixed effects: nlme's ``random=`` specification
 (``~ x | g``, nested ``~ 1 | a/b``, ``pdDiag(~ x)``, a dict per level), statsmodels'
-``re_formula``/``vc_formula``, and the namespace formulas are evaluated in.
+``re_formula``, and the namespace formulas are evaluated in.
 
 The structures' own ``~ covariate | g`` formulas are parsed by
 :mod:`lmmext.structures.form`.
@@ -14,7 +14,7 @@ import patsy
 
 from .structures.form import parse_struct_form, strip_tilde
 
-__all__ = ["RandomLevel", "parse_random", "eval_environment", "formula_rhs", "vc_grouping"]
+__all__ = ["RandomLevel", "parse_random", "eval_environment", "formula_rhs"]
 
 
 @dataclass
@@ -104,10 +104,3 @@ def formula_rhs(formula):
     """``"~ x"`` or ``"x"`` -> ``"x"`` (statsmodels' ``re_formula``)."""
     s = formula.strip()
     return s[1:].strip() if s.startswith("~") else s
-
-
-def vc_grouping(spec):
-    """The factor ``b`` of a statsmodels ``vc_formula`` value ``"0 + C(b)"`` (nlme's nested
-    ``~ 1 | g/b``), or ``None`` for any other form."""
-    m = re.match(r"^\s*~?\s*0\s*\+\s*C\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\)\s*$", spec)
-    return m.group(1) if m else None

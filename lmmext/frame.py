@@ -23,7 +23,7 @@ from .formula import RandomLevel
 from .engine.linalg import aliased_columns
 from .structures.form import group_labels, level_sort_key
 
-__all__ = ["ModelFrame", "build_frame", "frame_from_arrays"]
+__all__ = ["ModelFrame", "build_frame", "frame_from_arrays", "frame_columns"]
 
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
@@ -244,9 +244,11 @@ def _attach_structures(mf, weights, correlation, cor_block_names, env):
         mf.corstruct = cs
 
 
-def frame_from_arrays(endog, exog, groups, exog_re, exog_names, exog_re_names, y_name,
+def frame_from_arrays(endog, exog, groups, Z, z_names, pd_mat, exog_names, y_name,
                       group_name, weights=None, correlation=None, structure_data=None):
-    """The :class:`ModelFrame` of statsmodels' array constructor with nlme's structures.
+    """The :class:`ModelFrame` of statsmodels' array constructor with nlme's structures:
+    one grouping level with the random-effects design ``Z`` (columns ``z_names``) and
+    the covariance class ``pd_mat``.
 
     ``structure_data`` (a DataFrame with one row per observation, in the arrays' order)
     holds the columns the structures' forms name; the grouping is available to them as
@@ -257,7 +259,7 @@ def frame_from_arrays(endog, exog, groups, exog_re, exog_names, exog_re_names, y
     y = np.asarray(endog, dtype=float).ravel()
     N = y.size
     X = np.asarray(exog, dtype=float).reshape(N, -1)
-    Z = np.ones((N, 1)) if exog_re is None else np.asarray(exog_re, dtype=float).reshape(N, -1)
+    Z = np.asarray(Z, dtype=float).reshape(N, -1)
     if structure_data is None:
         data = pd.DataFrame(index=pd.RangeIndex(N))
     elif not isinstance(structure_data, pd.DataFrame) or len(structure_data) != N:
@@ -271,7 +273,7 @@ def frame_from_arrays(endog, exog, groups, exog_re, exog_names, exog_re_names, y
             data[group_name].astype(str).to_numpy(), np.asarray(groups).astype(str)):
         raise ValueError(f"structure_data's column {group_name!r} differs from groups=")
     data[group_name] = np.asarray(groups)
-    for what, arr in (("endog", y), ("exog", X), ("exog_re", Z)):
+    for what, arr in (("endog", y), ("exog", X), ("the random-effects design", Z)):
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{what} has missing or infinite values; a model with a "
                              "variance function or correlation structure needs complete "
@@ -287,7 +289,8 @@ def frame_from_arrays(endog, exog, groups, exog_re, exog_names, exog_re_names, y
     if len(uniques) < 2:
         raise ValueError("groups has only one level; a random effect needs at least two "
                          "groups")
-    level = Level(group_name, codes, [str(u) for u in uniques], Z[order], list(exog_re_names))
+    level = Level(group_name, codes, [str(u) for u in uniques], Z[order], list(z_names),
+                  pd=pd_mat)
     spec = RandomLevel(group_name, "1")
     mf = ModelFrame(None, sframe, order, pd.RangeIndex(N), 0, y[order], y_name, X[order],
                     list(exog_names), None, [level], [spec], kind="lme")
@@ -308,6 +311,11 @@ def _parts(vf):
     if vf is None:
         return []
     return list(getattr(vf, "parts", [vf]))
+
+
+def frame_columns(obj, data):
+    """The columns of ``data`` a structure's forms name (covariates and groupings)."""
+    return _used_columns(_struct_texts(obj), data)
 
 
 def _struct_texts(obj):

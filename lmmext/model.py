@@ -9,11 +9,11 @@ from statsmodels.base.model import LikelihoodModel, LikelihoodResultsWrapper
 from statsmodels.regression import mixed_linear_model as _sm
 
 from .engine.fitting import fit_frame
-from .formula import RandomLevel, eval_environment, formula_rhs, parse_random, vc_grouping
-from .frame import build_frame, frame_from_arrays
+from .formula import RandomLevel, eval_environment, formula_rhs, parse_random
+from .frame import build_frame, frame_columns, frame_from_arrays
 from .results import GLSResults, LMEResults
 from .results.statsmodels_door import StructuredGLSResults, StructuredMixedLMResults
-from .statsmodels_fit import engine_optimum
+from .statsmodels_fit import engine_optimum, random_design
 from .statsmodels_methods import StructuredModelMethods
 from .structures.numdiff import central_differences
 from .structures.numdiff import hessian as numerical_hessian
@@ -98,14 +98,17 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
                 raise ValueError("structure_data= is for the columns of weights= and "
                                  "correlation=; neither is given")
             return
-        if self.k_vc:
-            raise NotImplementedError("exog_vc with weights= or correlation= is not "
-                                      "available yet; use lme() with nested levels")
-        group_name = getattr(groups, "name", None) or "Group"
+        self._add_structures(weights, correlation, structure_data,
+                             getattr(groups, "name", None) or "Group")
+
+    def _add_structures(self, weights, correlation, structure_data, group_name):
+        """The model frame of statsmodels' arrays (random effects and variance components
+        as one blocked level, :func:`~lmmext.statsmodels_fit.random_design`) with the
+        structures initialized on ``structure_data``."""
+        Z, names, pd_mat = random_design(self)
         self._frame = frame_from_arrays(
-            self.endog, self.exog, self.groups, self.exog_re, self.exog_names,
-            self.data.exog_re_names, self.endog_names, group_name, weights, correlation,
-            structure_data)
+            self.endog, self.exog, self.groups, Z, names, pd_mat, self.exog_names,
+            self.endog_names, group_name, weights, correlation, structure_data)
         self.weights_struct = self._frame.varfunc
         self.correlation = self._frame.corstruct
 
@@ -187,7 +190,6 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
             Variance components within the groups, as statsmodels (e.g. ``{"b": "0 +
             C(b)"}``: a random intercept for each level of ``b`` in a group; several
             components are independent of each other and of ``re_formula``'s effects).
-            With a structure, only the form ``"0 + C(b)"`` is accepted for now.
         subset : array_like, optional
             Rows of ``data`` to use.
         use_sparse : bool
@@ -228,20 +230,34 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
             return super().from_formula(formula, data, re_formula, vc_formula, subset,
                                         use_sparse, missing, *args, groups=groups,
                                         eval_env=namespace, **kwargs)
+        if not isinstance(groups, str):
+            # one label per row, as statsmodels: a column the structures can name too
+            values = np.asarray(groups)
+            if values.shape != (len(data),):
+                raise ValueError(f"groups= must name a column of data or have one label per "
+                                 f"row ({len(data)}), got shape {values.shape}")
+            name = getattr(groups, "name", None)
+            name = name if isinstance(name, str) and name not in data.columns else "Group"
+            if name in data.columns:
+                raise ValueError("data has a column 'Group'; pass groups= as a column name")
+            data, groups = data.assign(**{name: values}), name
         if subset is not None:
             data = data.loc[subset]
-        if not isinstance(groups, str):
-            raise NotImplementedError("with weights= or correlation=, groups= must name a "
-                                      "column of data")
+        if vc_formula:
+            # statsmodels' model (its variance components, groups and missing values) with
+            # the structures on the rows it keeps
+            columns = sorted({c for obj in (weights, correlation) if obj is not None
+                              for c in frame_columns(obj, data)} | {groups})
+            if missing == "drop":
+                data = data.loc[data[columns].notna().all(axis=1)]
+            model = cls.from_formula(formula, data, re_formula, vc_formula, None, use_sparse,
+                                     missing, *args, groups=groups, eval_env=env, **kwargs)
+            kept = data.loc[model.data.row_labels] if model.data.row_labels is not None \
+                else data
+            model._add_structures(weights, correlation, kept[columns].reset_index(drop=True),
+                                  groups)
+            return model
         levels = [RandomLevel(groups, formula_rhs(re_formula) if re_formula else "1")]
-        for name, spec in (vc_formula or {}).items():
-            inner = vc_grouping(spec)
-            if inner is None:
-                raise NotImplementedError(
-                    f"vc_formula {name!r}: with weights= or correlation=, only the form "
-                    f"'0 + C(b)' is available, not {spec!r}; use lme() with "
-                    "random={'g': '~ ...', 'b': '~ ...'} for general nested effects")
-            levels.append(RandomLevel(inner, "1"))
         frame = build_frame(formula, data, levels, weights, correlation,
                             "drop" if missing == "drop" else "raise", env)
         return cls._from_frame(frame)

@@ -26,7 +26,7 @@ from .engine.fitting import fit_frame
 from .engine.levels import Level
 from .structures.random_effects import PdBlocked, PdDiag, PdIdent, PdSymm
 
-__all__ = ["engine_level", "engine_optimum"]
+__all__ = ["random_design", "engine_level", "engine_optimum"]
 
 # relative SD below which the engine's optimum is the boundary value 0 (the criterion
 # differs from its value at 0 by ~1e-16 there)
@@ -37,8 +37,8 @@ def _dense(mat):
     return mat.toarray() if sparse.issparse(mat) else np.asarray(mat, dtype=float)
 
 
-def engine_level(model, diagonal=False):
-    """The engine's view of a statsmodels ``MixedLM``.
+def random_design(model, diagonal=False):
+    """statsmodels' random effects of every row as one design, in the caller's order.
 
     Parameters
     ----------
@@ -48,34 +48,43 @@ def engine_level(model, diagonal=False):
 
     Returns
     -------
-    order : ndarray of int
-        Caller rows in engine order (groups in ``model.group_labels`` order, rows of a
-        group in the caller's order).
-    level : Level
+    Z : ndarray (N, q)
+        ``exog_re``'s columns, then each variance component's slots: a row's own columns
+        of the component in its group, zero in the slots its group does not use.
+    names : list of str
+    pd : PdMat
+        ``PdSymm``/``PdDiag`` over ``exog_re``, ``PdIdent`` over each component's slots,
+        blocked when there are several.
     """
-    labels = model.group_labels
-    rows = [np.asarray(model.row_indices[g], dtype=np.int64) for g in labels]
-    order = np.concatenate(rows)
-    sizes = np.array([r.size for r in rows])
-    starts = np.r_[0, np.cumsum(sizes)]
     blocks, columns, names = [], [], []
     if model.k_re:
-        columns.append(np.asarray(model.exog_re, dtype=float)[order])
+        columns.append(np.asarray(model.exog_re, dtype=float))
         blocks.append(PdDiag(model.k_re) if diagonal else PdSymm(model.k_re))
         names += list(model.data.exog_re_names)
+    rows = [np.asarray(model.row_indices[g], dtype=np.int64) for g in model.group_labels]
     for name, mats in zip(model.exog_vc.names, model.exog_vc.mats):
-        width = max(_dense(m).shape[1] for m in mats)
-        Zj = np.zeros((order.size, width))
-        for g, m in enumerate(mats):
-            m = _dense(m)
-            Zj[starts[g]:starts[g + 1], :m.shape[1]] = m
+        mats = [_dense(m) for m in mats]
+        width = max(m.shape[1] for m in mats)
+        Zj = np.zeros((len(model.endog), width))
+        for r, m in zip(rows, mats):
+            Zj[r, :m.shape[1]] = m
         columns.append(Zj)
         blocks.append(PdIdent(width))
         names += [f"{name}[{k}]" for k in range(width)]
     pd = blocks[0] if len(blocks) == 1 else PdBlocked(blocks)
-    codes = np.repeat(np.arange(len(labels)), sizes)
-    level = Level("groups", codes, [str(g) for g in labels], np.column_stack(columns), names,
-                  pd=pd)
+    return np.column_stack(columns), names, pd
+
+
+def engine_level(model, diagonal=False):
+    """The engine's view of a statsmodels ``MixedLM``: ``(order, level)`` with ``order``
+    the caller's rows in engine order (groups in ``model.group_labels`` order, rows of a
+    group in the caller's order) and the one :class:`Level` of :func:`random_design`."""
+    labels = model.group_labels
+    rows = [np.asarray(model.row_indices[g], dtype=np.int64) for g in labels]
+    order = np.concatenate(rows)
+    Z, names, pd = random_design(model, diagonal)
+    codes = np.repeat(np.arange(len(labels)), [r.size for r in rows])
+    level = Level("groups", codes, [str(g) for g in labels], Z[order], names, pd=pd)
     return order, level
 
 

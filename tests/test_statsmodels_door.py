@@ -511,3 +511,46 @@ def test_summary_col_takes_both_doors(structured, gls_door):
     from statsmodels.iolib.summary2 import summary_col
     text = str(summary_col([structured[2], gls_door[2]]))
     assert "cor.Phi" in text and "var.Female" in text and "Sex[T.Female]" in text
+
+
+def test_groups_array_with_structures(data):
+    d = data("Orthodont")
+    kw = dict(weights=lmmext.VarIdent(form="~ 1 | Sex"),
+              correlation=lmmext.CorAR1(form="~ 1 | Group"))
+    by_name = lmmext.MixedLM.from_formula("distance ~ age", data=d, groups="Subject",
+                                          weights=kw["weights"],
+                                          correlation=lmmext.CorAR1(form="~ 1 | Subject"))
+    by_array = lmmext.MixedLM.from_formula("distance ~ age", data=d,
+                                           groups=d["Subject"].to_numpy(), **kw)
+    assert by_array.fit().llf == pytest.approx(by_name.fit().llf, abs=1e-9)
+    with pytest.raises(ValueError, match="one label per row"):
+        lmmext.MixedLM.from_formula("distance ~ age", data=d, groups=np.arange(5), **kw)
+
+
+def test_crossed_variance_components_with_a_variance_function(crossed):
+    # nlme: pdBlocked(pdLogChol(~ 0 + z0 + z1), pdIdent(~ 0 + v0), pdIdent(~ 0 + v1)) within
+    # g with varIdent(~ 1 | v0), REML (validation/R/statsmodels_door.R)
+    data, _ = crossed
+    ref = json.loads((find_dir() / "references_statsmodels" /
+                      "crossed_vc_varident.json").read_text())
+    model = lmmext.MixedLM.from_formula(
+        "y ~ x0 + x1", data=data, groups="g", re_formula="~0 + z0 + z1",
+        vc_formula={"v0": "0 + C(v0)", "v1": "0 + C(v1)"},
+        weights=lmmext.VarIdent(form="~ 1 | v0"))
+    res = model.fit()
+    assert res.llf == pytest.approx(ref["logLik"], abs=1e-6)
+    fe = np.array(list(ref["fe_params"].values()))
+    np.testing.assert_allclose(res.fe_params, fe, rtol=0, atol=1e-4 * res.bse.iloc[:3].min())
+    v = ref["variances"]
+    np.testing.assert_allclose(np.diag(res.cov_re), v[:2], rtol=1e-4)
+    np.testing.assert_allclose(res.vcomp, [v[2], v[4]], rtol=1e-4)
+    assert res.variance_params["1"] == pytest.approx(ref["ratio"], rel=1e-4)
+    assert list(res.params.index[3:]) == ["z0 Var", "z0 x z1 Cov", "z1 Var", "v0 Var",
+                                          "v1 Var", "var.1"]
+    # statsmodels' labels of the BLUPs and of their conditional covariance
+    assert list(res.random_effects["g0"].index) == ["z0", "z1", "v0[C(v0)[0]]",
+                                                    "v0[C(v0)[1]]", "v1[C(v1)[0]]",
+                                                    "v1[C(v1)[1]]"]
+    assert res.random_effects_cov["g0"].shape == (6, 6)
+    with pytest.raises(NotImplementedError, match="blocked"):
+        res.nlme.intervals()

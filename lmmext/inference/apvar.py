@@ -88,6 +88,13 @@ class NaturalParameters:
 
     def __init__(self, state):
         eng, ev = state.engine, state.evaluation
+        blocked = [lev.name for lev in eng.levels
+                   if lev.pd_class not in ("pdSymm", "pdDiag", "pdIdent")]
+        if blocked:
+            raise NotImplementedError(
+                f"nlme's apVar (intervals, Satterthwaite DFs) of a blocked random-effects "
+                f"covariance (statsmodels' variance components) at {blocked} is not "
+                "available yet")
         self.engine = eng
         sigma = np.sqrt(ev.sigma2)
         re_theta, self._th_cor, self._th_var = eng.split(state.theta)

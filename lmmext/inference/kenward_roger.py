@@ -28,6 +28,10 @@ class KenwardRoger:
 
     def __init__(self, state, step=1e-4):
         eng, ev = state.engine, state.evaluation
+        if any(lev.pd_class not in ("pdSymm", "pdDiag", "pdIdent") for lev in eng.levels):
+            raise NotImplementedError("Kenward-Roger degrees of freedom of a blocked "
+                                      "random-effects covariance (statsmodels' variance "
+                                      "components) are not available yet")
         self.engine = eng
         sigma2 = ev.sigma2
         re_theta, th_cor, th_var = eng.split(state.theta)

@@ -39,20 +39,31 @@ class StatsmodelsLayout:
     def __init__(self, engine, exog_names, theta=None, beta=None):
         eng = self.engine = engine
         outer, inner = eng.levels[0], eng.levels[1:]
-        if outer.pd_class != "pdSymm" or any(lev.q != 1 for lev in inner):
+        blocks = getattr(outer.pd, "blocks", [outer.pd])
+        kinds = [b.name for b in blocks]
+        re_first = kinds[0] == "pdSymm"
+        if (any(k != "pdIdent" for k in kinds[1 if re_first else 0:])
+                or any(lev.q != 1 for lev in inner)):
             raise NotImplementedError(
                 "statsmodels' parameter layout needs a general covariance of the outer "
-                "level and random intercepts for the inner ones; this model has "
-                + ", ".join(f"{lev.pd_class}({lev.q}) at {lev.name!r}" for lev in eng.levels))
-        self.k_fe, self.k_re = eng.p, outer.q
-        self.k_re2, self.k_vc = outer.q * (outer.q + 1) // 2, len(inner)
+                "random effects, variance components and random intercepts for the inner "
+                "levels; this model has "
+                + ", ".join(f"{lev.pd!r} at {lev.name!r}" for lev in eng.levels))
+        self._blocks = blocks
+        self._first = np.cumsum([0] + [b.q for b in blocks])[:-1]
+        self.k_fe = eng.p
+        self.k_re = blocks[0].q if re_first else 0
+        self.k_re2 = self.k_re * (self.k_re + 1) // 2
+        self._vc_slots = list(self._first[1:] if re_first else self._first)
+        self.k_vc = len(self._vc_slots) + len(inner)
         cs, vf = eng.corstruct, eng.varfunc
         self._structs = [s for s in (cs, vf) if s is not None and s.n_params]
         self.k_struct = sum(s.n_params for s in self._structs)
         names = list(exog_names)
         z = outer.z_names
-        for i, j in zip(*np.tril_indices(outer.q)):
+        for i, j in zip(*np.tril_indices(self.k_re)):
             names.append(f"{z[i]} Var" if i == j else f"{z[j]} x {z[i]} Cov")
+        names += [f"{z[s].rsplit('[', 1)[0]} Var" for s in self._vc_slots]
         names += [f"{lev.name} Var" for lev in inner]
         for prefix, s in (("cor", cs), ("var", vf)):
             if s is not None and s.n_params:
@@ -65,7 +76,10 @@ class StatsmodelsLayout:
         re_theta, th_cor, th_var = self.engine.split(theta)
         levels = self.engine.levels
         L = levels[0].factor(re_theta[0])
-        parts = [np.asarray(beta, dtype=float), (L @ L.T)[np.tril_indices(self.k_re)]]
+        D = L @ L.T
+        parts = [np.asarray(beta, dtype=float), D[:self.k_re, :self.k_re][
+            np.tril_indices(self.k_re)]]
+        parts.append(np.array([D[s, s] for s in self._vc_slots]))
         parts += [np.exp(2.0 * t[:1]) for t in re_theta[1:]]
         for s, th in zip(self._structs, self._struct_thetas(th_cor, th_var)):
             parts.append(np.asarray(s.apvar_params(th), dtype=float))
@@ -89,15 +103,17 @@ class StatsmodelsLayout:
         D = D + np.tril(D, -1).T
         pos += self.k_re2
         try:
-            L = np.linalg.cholesky(D)
+            L = np.linalg.cholesky(D) if self.k_re else D
         except np.linalg.LinAlgError:
             raise FloatingPointError("cov_re is not positive definite") from None
-        levels = self.engine.levels
-        parts = [levels[0].unfactor(L)]
         vc = vec[pos:pos + self.k_vc]
         if np.any(vc <= 0):
             raise FloatingPointError("a variance component is not positive")
-        parts += [np.array([0.5 * np.log(v)]) for v in vc]
+        n_slots = len(self._vc_slots)
+        outer = [self._blocks[0].unfactor(L)] if self.k_re else []
+        outer += [np.array([0.5 * np.log(v)]) for v in vc[:n_slots]]
+        parts = [np.concatenate(outer)]
+        parts += [np.array([0.5 * np.log(v)]) for v in vc[n_slots:]]
         pos += self.k_vc
         th = {}
         for s in self._structs:

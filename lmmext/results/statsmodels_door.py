@@ -149,17 +149,37 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
         p, k = self.k_fe, self.k_re2 + self.k_vc
         return np.sqrt(self.scale * np.diag(self.cov_params())[p:p + k])
 
+    def _slots(self):
+        """Per outer group: the indices of its BLUP entries statsmodels reports (the
+        random effects, then each variance component's own columns) and their names, as
+        statsmodels' ``_expand_re_names``."""
+        k_re = self.k_re
+        re_names = list(self.model.data.exog_re_names)
+        outer = self._state.frame.levels[0]
+        vc = self.model.exog_vc
+        starts = np.cumsum([k_re] + [b.q for b in getattr(outer.pd, "blocks", [outer.pd])
+                                     ][1 if k_re else 0:])
+        index = {g: k for k, g in enumerate(self.model.group_labels)}
+        out = []
+        for key in self._group_keys():
+            idx, names = list(range(k_re)), list(re_names)
+            for j, name in enumerate(vc.names):
+                cols = vc.colnames[j][index[key]]
+                idx += list(range(starts[j], starts[j] + len(cols)))
+                names += [f"{name}[{c}]" for c in cols]
+            out.append((key, np.array(idx, dtype=int), names))
+        return out
+
     @cached_property
     def random_effects(self):
-        """BLUPs of the structured model per group of ``groups``, keyed as statsmodels
-        keys them; a nested variance component's BLUPs follow, one per inner group,
-        labelled ``name[C(name)[level]]``."""
+        """BLUPs of the structured model per group of ``groups``, keyed and labelled as
+        statsmodels keys and labels them (variance components ``name[column]``); a nested
+        level's BLUPs follow, one per inner group, labelled ``name[C(name)[level]]``."""
         levels, blups = self._state.frame.levels, self._state.blups
         outer = levels[0]
+        out = {key: pd.Series(blups[0][g][idx], index=names, dtype=float)
+               for g, (key, idx, names) in enumerate(self._slots())}
         keys = self._group_keys()
-        re_names = list(self.model.data.exog_re_names)
-        out = {keys[g]: pd.Series(blups[0][g], index=re_names, dtype=float)
-               for g in range(outer.n_groups)}
         for lev, b in zip(levels[1:], blups[1:]):
             owner = outer.codes[lev.first_row]
             for g, lab in enumerate(lev.labels):
@@ -179,20 +199,19 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
     def random_effects_cov(self):
         """Conditional covariance of each group's random effects given the data,
         ``D - D Z' V^-1 Z D`` with the fitted variance function and correlation
-        structure in ``V``; keyed like :attr:`random_effects`."""
+        structure in ``V``; keyed and labelled like :attr:`random_effects`."""
         frame = self._state.frame
         if len(frame.levels) > 1:
-            raise NotImplementedError("random_effects_cov of a model with nested variance "
-                                      "components is not available yet")
+            raise NotImplementedError("random_effects_cov of a model with nested levels "
+                                      "is not available yet")
         ev = self._state.evaluation
         L = ev.factors[0]
         chol = ev.level_store[0][1]
-        names = list(self.model.data.exog_re_names)
         # D - D Z'V^-1 Z D = sigma^2 L M^-1 L' with M = I + L' Z~'Z~ L = chol chol'
         half = np.linalg.solve(chol, np.broadcast_to(L.T, chol.shape))
         cov = self.scale * np.matmul(half.transpose(0, 2, 1), half)
-        out = {key: pd.DataFrame(c, index=names, columns=names)
-               for key, c in zip(self._group_keys(), cov)}
+        out = {key: pd.DataFrame(c[np.ix_(idx, idx)], index=names, columns=names)
+               for c, (key, idx, names) in zip(cov, self._slots())}
         return {key: out[key] for key in self.model.group_labels}
 
     def t_test(self, r_matrix, use_t=None):

@@ -63,3 +63,22 @@ ref <- list(logLik = as.numeric(logLik(fit)), fe_params = as.list(fixef(fit)),
 cat("Orthodont VarIdent + AR1", sprintf("%.10f", ref$logLik), "\n")
 writeLines(toJSON(ref, digits = I(15), auto_unbox = TRUE, pretty = TRUE),
            file.path(vdir, "references_statsmodels", "orthodont_varident_ar1.json"))
+
+# nlme: statsmodels' crossed variance components with a variance function, as nlme's
+# pdBlocked(pdSymm(~ 0 + z0 + z1), pdIdent(~ 0 + v0), pdIdent(~ 0 + v1)) within g and
+# varIdent(form = ~ 1 | v0), REML (the statsmodels door with vc_formula and weights=).
+d$v0f <- factor(d$v0); d$v1f <- factor(d$v1)
+fitb <- lme(y ~ x0 + x1, data = d,
+            random = list(g = pdBlocked(list(pdLogChol(~ 0 + z0 + z1), pdIdent(~ 0 + v0f),
+                                             pdIdent(~ 0 + v1f)))),
+            weights = varIdent(form = ~ 1 | v0f), method = "REML",
+            control = lmeControl(msMaxIter = 500, maxIter = 500, tolerance = 1e-10,
+                                 msTol = 1e-12, returnObject = TRUE))
+vcb <- as.numeric(VarCorr(fitb)[, "Variance"])
+refb <- list(logLik = as.numeric(logLik(fitb)), fe_params = as.list(fixef(fitb)),
+             variances = vcb, sigma = fitb$sigma,
+             ratio = as.numeric(coef(fitb$modelStruct$varStruct, unconstrained = FALSE)),
+             nlme = as.character(packageVersion("nlme")))
+cat("crossed vc + varIdent", sprintf("%.10f", refb$logLik), "\n")
+writeLines(toJSON(refb, digits = I(15), auto_unbox = TRUE, pretty = TRUE),
+           file.path(vdir, "references_statsmodels", "crossed_vc_varident.json"))
