@@ -554,3 +554,25 @@ def test_crossed_variance_components_with_a_variance_function(crossed):
     assert res.random_effects_cov["g0"].shape == (6, 6)
     with pytest.raises(NotImplementedError, match="blocked"):
         res.nlme.intervals()
+
+
+@pytest.mark.parametrize("ddf", ["containment", "satterthwaite", "kenward-roger"])
+def test_opt_in_mixed_model_degrees_of_freedom(structured, ddf):
+    d, model, res, ref = structured
+    table = res.nlme.fe_table(ddf=ddf)
+    tt = res.t_test(np.eye(3), ddf=ddf)
+    np.testing.assert_allclose(tt.tvalue.ravel(), table["t-value"], rtol=1e-8)
+    np.testing.assert_allclose(tt.df_denom, table["DF"], rtol=1e-8)
+    np.testing.assert_allclose(tt.pvalue.ravel(), table["p-value"], rtol=1e-6)
+    # nlme's anova(fit, L=): its F and denominator DF, also from a string hypothesis
+    L = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])      # one containment DF (80)
+    ft = res.f_test(L, ddf=ddf)
+    nl = res.nlme.anova(L=L, ddf=ddf)
+    assert float(ft.fvalue) == pytest.approx(nl["F-value"].iloc[0], rel=1e-10)
+    assert ft.df_denom == pytest.approx(nl["denDF"].iloc[0])
+    one = res.f_test("Sex[T.Female] = 0", ddf=ddf)
+    assert float(one.fvalue) == pytest.approx(np.ravel(tt.tvalue)[1] ** 2, rel=1e-6)
+    if ddf == "containment":
+        assert list(tt.df_denom) == [80.0, 25.0, 80.0]
+    with pytest.raises(ValueError, match="fixed effects only"):
+        res.f_test(np.eye(6)[[4]], ddf=ddf)

@@ -16,12 +16,14 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import patsy
 from scipy.stats import norm
 from statsmodels.base.model import LikelihoodModelResults
 from statsmodels.regression.mixed_linear_model import MixedLMParams, MixedLMResults
-
+from statsmodels.stats.contrast import ContrastResults
 
 from ..inference.statsmodels_layout import StatsmodelsLayout
+from .fixed_effects import check_ddf
 
 __all__ = ["StructuredMixedLMResults", "StructuredGLSResults"]
 
@@ -214,15 +216,72 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
                for c, (key, idx, names) in zip(cov, self._slots())}
         return {key: out[key] for key in self.model.group_labels}
 
-    def t_test(self, r_matrix, use_t=None):
+    def t_test(self, r_matrix, use_t=None, ddf=None):
         """t tests of linear hypotheses, as statsmodels' ``MixedLMResults.t_test``:
-        ``r_matrix`` has one column per fixed effect (or one per parameter)."""
+        ``r_matrix`` has one column per fixed effect (or one per parameter, or is a string
+        of hypotheses).
+
+        Parameters
+        ----------
+        ddf : {"containment", "satterthwaite", "kenward-roger"}, optional
+            Opt in to t tests on mixed-model denominator degrees of freedom, with nlme's
+            covariance of the fixed effects (Kenward-Roger's adjusted one), as
+            ``res.nlme.fe_table(ddf=...)``; the hypotheses may involve fixed effects only.
+        """
+        if ddf is not None:
+            L = self._fixed_contrasts(r_matrix, "t_test")
+            cov = self._ddf_covariance(ddf)
+            effect = L @ np.asarray(self.fe_params)
+            sd = np.sqrt(np.einsum("ij,jk,ik->i", L, cov, L))
+            den = np.array([self.nlme.anova(L=row[None], ddf=ddf)["denDF"].iloc[0]
+                            for row in L])
+            return ContrastResults(effect=effect, t=effect / sd, sd=sd, df_denom=den,
+                                   distribution="t")
+        if isinstance(r_matrix, str):
+            return LikelihoodModelResults.t_test(self, r_matrix, use_t=use_t)
         r_matrix = np.atleast_2d(np.asarray(r_matrix, dtype=float))
         if r_matrix.shape[1] not in (self.k_fe, len(self.params)):
             raise ValueError(f"r_matrix for t-test should have {self.k_fe} columns (or "
                              f"{len(self.params)}, one per parameter)")
         pad = np.zeros((r_matrix.shape[0], len(self.params) - r_matrix.shape[1]))
         return LikelihoodModelResults.t_test(self, np.hstack([r_matrix, pad]), use_t=use_t)
+
+    def f_test(self, r_matrix, cov_p=None, invcov=None, ddf=None):
+        """statsmodels' F test of ``r_matrix params = 0``; with ``ddf=`` (``"containment"``,
+        ``"satterthwaite"``, ``"kenward-roger"``) nlme's ``anova(fit, L=)``: its F and
+        denominator degrees of freedom, the hypotheses on the fixed effects only."""
+        if ddf is None:
+            return super().f_test(r_matrix, cov_p=cov_p, invcov=invcov)
+        tab = self.nlme.anova(L=self._fixed_contrasts(r_matrix, "f_test"), ddf=ddf)
+        return ContrastResults(F=tab["F-value"].iloc[0], df_num=tab["numDF"].iloc[0],
+                               df_denom=tab["denDF"].iloc[0])
+
+    def _fixed_contrasts(self, r_matrix, member):
+        """Hypotheses as a matrix over the fixed effects (nlme's tests know no others)."""
+        if isinstance(r_matrix, str) or (isinstance(r_matrix, (list, tuple)) and r_matrix
+                                         and isinstance(r_matrix[0], str)):
+            constraint = patsy.DesignInfo(list(self.model.data.param_names)).linear_constraint(
+                r_matrix)
+            if np.any(constraint.constants != 0):
+                raise ValueError(f"{member}(ddf=...) tests hypotheses L beta = 0")
+            r_matrix = constraint.coefs
+        L = np.atleast_2d(np.asarray(r_matrix, dtype=float))
+        if L.shape[1] == len(self.params):
+            if np.any(L[:, self.k_fe:] != 0):
+                raise ValueError(f"{member}(ddf=...) tests the fixed effects only")
+            L = L[:, :self.k_fe]
+        if L.shape[1] != self.k_fe:
+            raise ValueError(f"{member}: r_matrix needs {self.k_fe} columns (one per fixed "
+                             f"effect) or {len(self.params)}, got {L.shape[1]}")
+        return L
+
+    def _ddf_covariance(self, ddf):
+        key = check_ddf(ddf)
+        if key == "kenward-roger":
+            return self.nlme._kenward_roger().Phi_A
+        if key == "satterthwaite":
+            return self.nlme._satterthwaite().Phi
+        return self.nlme._vcov_tests
 
     def _refuse(self, member, why):
         raise NotImplementedError(f"{member}: the model has {_structures(self._state.frame)}; "
