@@ -230,8 +230,6 @@ def test_structured_members_that_would_ignore_the_structures_raise(structured):
         with pytest.raises(NotImplementedError, match="VarIdent variance function and a "
                                                       "CorAR1 correlation structure"):
             call()
-    with pytest.raises(NotImplementedError, match="profile_re"):
-        res.profile_re(0, "re")
     with pytest.raises(ValueError, match="params needs 6 values"):
         model.loglike(np.zeros(4))
 
@@ -314,7 +312,7 @@ def _honours(res, model, d):
         "load": lambda: True, "save": lambda: True,    # pickling: tested below
         "remove_data": lambda: True,
         "predict": lambda: np.allclose(res.predict(d), X @ fe),
-        "profile_re": None,
+        "profile_re": lambda: res.profile_re(0, "re", 1, 0.5, 1, 0.5).shape == (3, 2),
         "pvalues": lambda: np.all(res.pvalues < 1),
         "tvalues": lambda: np.allclose(res.tvalues, res.params / res.bse),
         "random_effects": lambda: len(res.random_effects) == 27,
@@ -349,7 +347,7 @@ def test_every_public_member_honours_the_structures_or_raises(structured):
     public |= {m if m not in public else f"model.{m}" for m in dir(SMMixedLM)
                if not m.startswith("_")}
     assert not public - set(checks), f"unclassified members: {sorted(public - set(checks))}"
-    args = {"profile_re": (0, "re"), "get_nlfun": (None,), "information": (res.params,),
+    args = {"get_nlfun": (None,), "information": (res.params,),
             "fit_regularized": (),
             "get_fe_params": (res.cov_re, res.vcomp), "get_scale": (res.fe_params, res.cov_re,
                                                                    res.vcomp),
@@ -552,6 +550,8 @@ def test_crossed_variance_components_with_a_variance_function(crossed):
                                                     "v0[C(v0)[1]]", "v1[C(v1)[0]]",
                                                     "v1[C(v1)[1]]"]
     assert res.random_effects_cov["g0"].shape == (6, 6)
+    prof = res.profile_re("v1", "vc", num_low=1, dist_low=0.2, num_high=1, dist_high=0.2)
+    assert prof[1, 1] == pytest.approx(res.llf, abs=1e-8) and np.all(prof[[0, 2], 1] < res.llf)
     with pytest.raises(NotImplementedError, match="blocked"):
         res.nlme.intervals()
 
@@ -576,3 +576,25 @@ def test_opt_in_mixed_model_degrees_of_freedom(structured, ddf):
         assert list(tt.df_denom) == [80.0, 25.0, 80.0]
     with pytest.raises(ValueError, match="fixed effects only"):
         res.f_test(np.eye(6)[[4]], ddf=ddf)
+
+
+def test_profile_re_under_the_structures(structured):
+    import scipy.optimize
+    d, model, res, ref = structured
+    prof = res.profile_re(0, "re", num_low=1, dist_low=1.0, num_high=1, dist_high=1.0)
+    assert prof.shape == (3, 2)
+    assert prof[1, 0] == pytest.approx(res.cov_re.iloc[0, 0], rel=1e-6)
+    assert prof[1, 1] == pytest.approx(res.llf, abs=1e-8)
+    assert np.all(prof[[0, 2], 1] < res.llf)
+    # the low point independently: statsmodels' vector with the relative variance held,
+    # the structure parameters maximized by Nelder-Mead on the model's loglike
+    vec = res.params.to_numpy().copy()
+    vec[3] = (res.cov_re.iloc[0, 0] - 1.0) / res.scale
+
+    def negll(free):
+        return -model.loglike(np.r_[vec[:4], free], profile_fe=True)
+    opt = scipy.optimize.minimize(negll, vec[4:], method="Nelder-Mead",
+                                  options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 5000})
+    assert prof[0, 1] == pytest.approx(-opt.fun, abs=1e-6)
+    with pytest.raises(ValueError, match="vtype"):
+        res.profile_re(0, "not-a-vtype")

@@ -11,7 +11,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from .likelihood import ProfiledLikelihood
 from .optimize import maximize
 
-__all__ = ["FitState", "fit_frame"]
+__all__ = ["FitState", "fit_frame", "lower_bounds"]
 
 # log relative SD below which a random-effects SD is reported as on the boundary
 _BOUNDARY_LOG_SD = np.log(1e-4)
@@ -33,7 +33,9 @@ class FitState:
     outer_iterations: int = 0
 
 
-def _lower_bounds(engine):
+def lower_bounds(engine):
+    """Lower bounds of the engine's parameters: the log SDs of the random effects
+    (a relative SD of e^-30 is zero for every purpose); the rest unbounded."""
     lower = np.full(engine.n_params, -np.inf)
     i = 0
     for lev in engine.levels:
@@ -44,7 +46,7 @@ def _lower_bounds(engine):
 
 
 def _optimize(engine, start):
-    lower = _lower_bounds(engine)
+    lower = lower_bounds(engine)
     x0 = np.maximum(np.asarray(start, dtype=float), lower)
     vg = engine.value_and_gradient if engine.has_gradient else None
     return maximize(engine.loglik, x0, lower, value_and_grad=vg)

@@ -71,6 +71,15 @@ class StatsmodelsLayout:
         self.names = names
         self.estimate = None if theta is None else self.vector(theta, beta)
 
+    def vc_theta_index(self, i):
+        """Index, in the engine's parameters, of variance component ``i``'s log SD."""
+        n_slots = len(self._vc_slots)
+        if i < n_slots:
+            starts = np.cumsum([0] + [b.n_params for b in self._blocks])
+            return int(starts[len(self._blocks) - n_slots + i])
+        sizes = np.cumsum([lev.n_params for lev in self.engine.levels])
+        return int(sizes[i - n_slots])          # the inner level's one parameter
+
     def vector(self, theta, beta):
         """``(theta, beta)`` (the engine's parameters) as the statsmodels-layout vector."""
         re_theta, th_cor, th_var = self.engine.split(theta)

@@ -22,6 +22,9 @@ from statsmodels.base.model import LikelihoodModelResults
 from statsmodels.regression.mixed_linear_model import MixedLMParams, MixedLMResults
 from statsmodels.stats.contrast import ContrastResults
 
+from ..engine.levels import Level
+from ..engine.likelihood import ProfiledLikelihood
+from ..inference.profile import profile_parameter
 from ..inference.statsmodels_layout import StatsmodelsLayout
 from .fixed_effects import check_ddf
 
@@ -300,12 +303,62 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
 
     bsejac = covjac = bsejhj = covjhj = hessv = score_obsv
 
-    def profile_re(self, *args, **kwargs):
-        """Not available with a structure: statsmodels' profile refits the model without
-        it.  Use ``res.nlme.intervals()`` for intervals of the variance parameters."""
-        raise NotImplementedError(
-            f"profile_re: the model has {_structures(self._state.frame)}, which "
-            "statsmodels' profile refits would ignore; use res.nlme.intervals()")
+    def profile_re(self, re_ix, vtype, num_low=5, dist_low=1.0, num_high=5, dist_high=1.0,
+                   **fit_kwargs):
+        """statsmodels' profile likelihood of a variance under the structures: the
+        random effect ``re_ix``'s variance (``vtype="re"``) or the variance component
+        named ``re_ix`` (``"vc"``) held at a grid around its estimate while everything
+        else, the structure parameters included, is refitted.
+
+        Returns
+        -------
+        ndarray (n, 2)
+            The held variance (scaled by each refit's residual variance, as statsmodels)
+            and the refit's log-likelihood.
+        """
+        if vtype not in ("re", "vc"):
+            raise ValueError(f"vtype must be 're' or 'vc', got {vtype!r}")
+        if fit_kwargs:
+            raise NotImplementedError(f"profile_re: {', '.join(sorted(fit_kwargs))} are "
+                                      "statsmodels' optimizer options; lmmext's refits take none")
+        state = self._state
+        eng, layout = state.engine, self._layout
+        levels, theta = list(eng.levels), np.array(state.theta, dtype=float)
+        if vtype == "re":
+            if not (isinstance(re_ix, (int, np.integer)) and 0 <= re_ix < self.k_re):
+                raise ValueError(f"re_ix must be an index 0..{self.k_re - 1} of the random "
+                                 f"effects, got {re_ix!r}")
+            # the held variance first, as statsmodels does: then it is exp(2 theta_0)
+            k = self.k_re
+            perm = np.arange(levels[0].q)
+            perm[[0, re_ix]] = [re_ix, 0]
+            outer = levels[0]
+            levels[0] = Level(outer.name, outer.codes, outer.labels, outer.Z[:, perm],
+                              [outer.z_names[i] for i in perm], pd=outer.pd)
+            L = np.linalg.cholesky(self.cov_re_unscaled[np.ix_(perm[:k], perm[:k])])
+            block = getattr(outer.pd, "blocks", [outer.pd])[0]
+            theta[:block.n_params] = block.unfactor(L)
+            j, ru0 = 0, self.cov_re_unscaled[re_ix, re_ix]
+            center = self.cov_re[re_ix, re_ix]
+        else:
+            names = [n[:-4] for n in layout.names[self.k_fe + self.k_re2:
+                                                  self.k_fe + self.k_re2 + self.k_vc]]
+            if re_ix not in names:
+                raise ValueError(f"re_ix must name a variance component ({names}), "
+                                 f"got {re_ix!r}")
+            i = names.index(re_ix)
+            j = layout.vc_theta_index(i)
+            ru0 = self.vcomp[i] / self.scale
+            center = self.vcomp[i]
+        low, high = (center - dist_low) / self.scale, (center + dist_high) / self.scale
+        if low <= 0:
+            raise ValueError("dist_low is too large and would result in a negative "
+                             "variance. Try a smaller value.")
+        values = np.r_[np.linspace(low, ru0, num_low + 1), np.linspace(ru0, high, num_high + 1)[1:]]
+        engine = ProfiledLikelihood(eng.y, eng.X, levels, eng.varfunc, eng.corstruct,
+                                    reml=eng.reml)
+        sigma2, loglik = profile_parameter(engine, theta, j, 0.5 * np.log(values))
+        return np.column_stack([values * sigma2, loglik])
 
     def summary(self, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05):
         """statsmodels' summary tables, with the structure parameters (apVar scale)
