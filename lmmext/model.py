@@ -446,6 +446,13 @@ class GLS(LikelihoodModel):
         """Central-difference Hessian of :meth:`loglike`."""
         return numerical_hessian(self.loglike, np.asarray(params, dtype=float), 1e-4)
 
+    def information(self, params):
+        """Not available: the results' ``cov_params()`` is the inverse observed
+        information of the coefficients."""
+        raise NotImplementedError("GLS.information: the Fisher information is not available "
+                                  "for a model with nlme's structures; use the results' "
+                                  "cov_params()")
+
     def predict(self, params, exog=None):
         """``exog @ params`` (default the model's ``exog``)."""
         exog = self.exog if exog is None else exog

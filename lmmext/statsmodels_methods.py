@@ -157,6 +157,12 @@ class StructuredModelMethods:
             return super().get_distribution(params, scale, exog)
         return StructuredDistribution(methods, params, scale, exog, self.exog)
 
+    def information(self, params):
+        """Not available: statsmodels' MixedLM has no Fisher information either; the
+        results' ``cov_params()`` is the inverse observed information."""
+        self._beyond_statsmodels("information")
+        return super().information(params)
+
     def score_full(self, params, calc_fe):
         self._beyond_statsmodels("score_full")
         return super().score_full(params, calc_fe)

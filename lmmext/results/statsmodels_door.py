@@ -20,7 +20,7 @@ import patsy
 from scipy.stats import norm
 from statsmodels.base.model import LikelihoodModelResults
 from statsmodels.regression.mixed_linear_model import MixedLMParams, MixedLMResults
-from statsmodels.stats.contrast import ContrastResults
+from statsmodels.stats.contrast import ContrastResults, WaldTestResults
 
 from ..engine.levels import Level
 from ..engine.likelihood import ProfiledLikelihood
@@ -259,6 +259,24 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
         return ContrastResults(F=tab["F-value"].iloc[0], df_num=tab["numDF"].iloc[0],
                                df_denom=tab["denDF"].iloc[0])
 
+    def wald_test_terms(self, skip_single=False, extra_constraints=None, combine_terms=None,
+                        scalar=None, ddf=None):
+        """statsmodels' Wald tests per term; with ``ddf=`` (``"containment"``,
+        ``"satterthwaite"``, ``"kenward-roger"``) nlme's marginal F tests per term,
+        ``anova(fit, type = "marginal")``, with those denominator degrees of freedom."""
+        if ddf is None:
+            return super().wald_test_terms(skip_single=skip_single,
+                                           extra_constraints=extra_constraints,
+                                           combine_terms=combine_terms, scalar=scalar)
+        if skip_single or extra_constraints is not None or combine_terms is not None:
+            raise NotImplementedError("wald_test_terms(ddf=...) tests each term of the "
+                                      "formula; skip_single, extra_constraints and "
+                                      "combine_terms apply without ddf= only")
+        tab = self.nlme.anova(type="marginal", ddf=ddf)
+        table = pd.DataFrame({"statistic": tab["F-value"], "pvalue": tab["p-value"],
+                              "df_constraint": tab["numDF"], "df_denom": tab["denDF"]})
+        return WaldTestResults(None, "F", None, table=table)
+
     def _fixed_contrasts(self, r_matrix, member):
         """Hypotheses as a matrix over the fixed effects (nlme's tests know no others)."""
         if isinstance(r_matrix, str) or (isinstance(r_matrix, (list, tuple)) and r_matrix
@@ -302,6 +320,10 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
         self._refuse("score_obsv", "MixedLM has no per-observation score")
 
     bsejac = covjac = bsejhj = covjhj = hessv = score_obsv
+
+    def get_nlfun(self, fun):
+        """Not available (nor in statsmodels)."""
+        self._refuse("get_nlfun", "nonlinear functions of the parameters are not available")
 
     def profile_re(self, re_ix, vtype, num_low=5, dist_low=1.0, num_high=5, dist_high=1.0,
                    **fit_kwargs):
