@@ -57,15 +57,15 @@ def _reparam_part(i):
 class MixedLM(StructuredModelMethods, _sm.MixedLM):
     """statsmodels' MixedLM with nlme's variance functions and correlation structures.
 
-    A subclass of :class:`statsmodels.regression.mixed_linear_model.MixedLM`.  Build it
-    with :meth:`from_formula` (statsmodels' arguments plus ``weights=`` and
-    ``correlation=``) or use :func:`lmmext.lme`; :meth:`fit` maximizes nlme's profiled
-    (RE)ML criterion and returns :class:`~lmmext.results.LMEResults`, a
-    ``MixedLMResults``.  The array constructor ``MixedLM(endog, exog, groups, exog_re,
-    exog_vc)`` is statsmodels'; ``weights=``, ``correlation=`` and ``structure_data=`` (a
-    DataFrame, one row per observation, with the columns the structures' forms name;
-    the groups are its column named like ``groups``, or ``"Group"``) add the structures
-    there too.
+    A subclass of :class:`statsmodels.regression.mixed_linear_model.MixedLM`: statsmodels'
+    door.  Without a structure it is statsmodels' MixedLM (lmmext's engine finds the
+    optimum); ``weights=`` and ``correlation=`` (in :meth:`from_formula`, or with the
+    array constructor ``MixedLM(endog, exog, groups, exog_re, exog_vc)`` together with
+    ``structure_data=``, a DataFrame, one row per observation, with the columns the
+    structures' forms name; the groups are its column named like ``groups``, or
+    ``"Group"``) add nlme's structures, and :meth:`fit` returns statsmodels-style results
+    computed under them
+    (:class:`~lmmext.results.statsmodels_door.StructuredMixedLMResults`).
 
     See Also
     --------
@@ -292,7 +292,9 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
         convergence) unless ``start_params``, ``fe_pen``, ``cov_pen``, ``do_cg=False`` or
         a ``free`` pattern the engine cannot hold (other than independent or general
         random effects) is given.  With a structure, lmmext's engine fits nlme's model
-        and returns :class:`~lmmext.results.LMEResults`.
+        and the results keep statsmodels' conventions under the structures
+        (:class:`~lmmext.results.statsmodels_door.StructuredMixedLMResults`, with nlme's
+        conventions of the same fit as ``res.nlme``).
 
         Parameters
         ----------
@@ -308,7 +310,7 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
 
         Returns
         -------
-        MixedLMResults or LMEResults
+        MixedLMResults
         """
         if not hasattr(self, "_frame"):
             if (start_params is None and do_cg and fe_pen is None and cov_pen is None):

@@ -1,13 +1,15 @@
-"""Results of a fit with nlme's structures through statsmodels' door (``lmmext.MixedLM``):
-statsmodels' ``MixedLMResults`` conventions, every member computed under the fitted
+"""Results of fits with nlme's structures through statsmodels' doors (``lmmext.MixedLM``
+and ``lmmext.GLS``): statsmodels' conventions, every member computed under the fitted
 variance function and correlation structure.
 
-``params`` is statsmodels' vector with the structure parameters appended (see
-:mod:`lmmext.inference.statsmodels_layout`), ``cov_params()`` the inverse of minus the
-Hessian of the criterion in those parameters, so ``bse``, ``conf_int``, ``t_test``,
-``f_test`` and ``wald_test`` are statsmodels' (normal tests unless ``use_t``).  nlme's
-quantities of the same fit are ``res.nlme`` (an :class:`~lmmext.results.LMEResults`:
-``anova``, ``intervals``, containment/Satterthwaite/Kenward-Roger DFs, nlme's summary).
+For ``MixedLM``, ``params`` is statsmodels' vector with the structure parameters
+appended (see :mod:`lmmext.inference.statsmodels_layout`), ``cov_params()`` the inverse
+of minus the Hessian of the criterion in those parameters, so ``bse``, ``conf_int``,
+``t_test``, ``f_test`` and ``wald_test`` are statsmodels' (normal tests unless
+``use_t``); ``t_test``, ``f_test`` and ``wald_test_terms`` opt in to mixed-model
+degrees of freedom with ``ddf=``.  nlme's quantities of the same fit are ``res.nlme``
+(an :class:`~lmmext.results.LMEResults`: ``anova``, ``intervals``,
+containment/Satterthwaite/Kenward-Roger DFs, nlme's summary).
 """
 from __future__ import annotations
 
