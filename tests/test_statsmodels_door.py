@@ -3,6 +3,7 @@ them, one row order for the caller, fit() arguments, and where the engine hands 
 statsmodels' own optimizer."""
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -609,3 +610,15 @@ def test_wald_test_terms_opt_in_to_mixed_model_dfs(structured):
         np.testing.assert_allclose(wt["df_denom"], nl["denDF"], rtol=1e-12)
     assert res.wald_test_terms(ddf="containment").table["df_denom"].to_dict() == {
         "Intercept": 80.0, "age": 80.0, "Sex": 25.0}
+
+
+def test_docs_table_names_every_member():
+    # docs/statsmodels.rst's table of the members with a structure is complete
+    from statsmodels.regression.mixed_linear_model import MixedLMResults
+    text = (Path(__file__).resolve().parents[1] / "docs" / "statsmodels.rst").read_text()
+    table = text[text.index("Every member with a structure"):
+                 text.index(":class:`lmmext.GLS` is statsmodels' door")]
+    names = {m for cls in (MixedLMResults, SMMixedLM) for m in dir(cls)
+             if not m.startswith("_")}
+    missing = sorted(n for n in names if f"``{n}``" not in table and f"``{n}()``" not in table)
+    assert not missing, f"members missing from the docs table: {missing}"
