@@ -123,12 +123,12 @@ def engine_optimum(model, reml=True, free=None):
         # statsmodels' fit judges convergence and the boundary and warns as it does
         warnings.simplefilter("ignore")
         state = fit_frame(frame, reml=reml)
-    L = level.factor(state.theta[:level.n_params])
+    L = state.engine.user_factors(state.evaluation)[0]
+    D = L @ L.T
     # a relative SD the optimizer left at its lower bound is an MLE on the boundary:
     # statsmodels' parameterization reaches it exactly (and then warns as it does)
-    idx = np.arange(L.shape[0])
-    L[idx, idx] = np.where(L[idx, idx] < _BOUNDARY_SD, 0.0, L[idx, idx])
-    D = L @ L.T
+    zero = np.sqrt(np.diag(D)) < _BOUNDARY_SD
+    D[zero, :] = D[:, zero] = 0.0
     k = model.k_re
     vc_first = k + np.cumsum([0] + [b.q for b in _vc_blocks(level)])[:-1]
     return MixedLMParams.from_components(

@@ -60,7 +60,7 @@ def test_blups_equal_dense_formula(data):
     eng, ev = st.engine, st.evaluation
     V = dense_sigma(eng, st.theta) * ev.sigma2
     r = eng.y - eng.X @ ev.beta
-    lev = eng.levels[0]
+    lev = eng.user_levels[0]         # the user's design (the engine's is centred)
     D = res.cov_re.to_numpy()
     # b_i = D Z_i' V_i^-1 r_i (nlme-reference.md 9)
     for g in (0, 5, 26):

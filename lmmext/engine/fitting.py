@@ -114,7 +114,10 @@ def _warn_fit(state):
                 warnings.warn(f"correlation parameter {name!r} of {type(cs).__name__} is on "
                               f"the boundary of its range ({cs.coefficients(th_cor).to_dict()})",
                               ConvergenceWarning, stacklevel=4)
-    for lev, t, L in zip(engine.levels, re_theta, state.evaluation.factors):
+    # judged on the engine's centred and scaled design: a zero variance or a correlation
+    # of +/-1 there is a boundary; in the user's design a far-off origin alone makes the
+    # intercept-slope correlation approach +/-1
+    for lev, L in zip(engine.levels, state.evaluation.factors):
         D = L @ L.T
         sd = np.sqrt(np.diag(D))
         for name, s in zip(lev.z_names, sd):

@@ -215,7 +215,7 @@ class UnitAlgebra:
             raise FloatingPointError("the penalized residual sum of squares is not positive")
         beta_s = solve_triangular(RH.T, c, lower=False)
         sigma2 = q / eng.Nr
-        logdet_X = 2.0 * np.log(np.diag(RH)).sum() + 2.0 * np.log(eng.xscale).sum()
+        logdet_X = 2.0 * np.log(np.diag(RH)).sum() - 2.0 * eng.logdet_T
         ll = (-0.5 * eng.Nr * (LOG2PI + 1.0 + np.log(sigma2)) - 0.5 * logdet_V
               - (0.5 * logdet_X if eng.reml else 0.0))
 

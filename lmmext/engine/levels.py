@@ -9,7 +9,7 @@ import numpy as np
 
 from ..structures.random_effects import PdMat, pd_class_named
 
-__all__ = ["Level"]
+__all__ = ["Level", "design_transform"]
 
 
 @dataclass
@@ -84,3 +84,33 @@ class Level:
     def start(self):
         """nlme's starting value: relative precision ``diag(0.375^2 sum z^2 / m)``."""
         return self.pd.start((self.Z ** 2).sum(axis=0) / self.n_groups)
+
+
+def design_transform(level):
+    """``A`` with ``Z A`` a well-conditioned design for a general (pdSymm) level, or
+    ``None``.
+
+    A covariate far from zero (calendar year, age + 1000) makes the random intercept and
+    slope nearly collinear, and the criterion nearly flat along their covariance.
+    ``Z A`` centres and scales every non-constant column when the design has a constant
+    column (then ``Z A`` spans the same space and pdSymm's ``D = A D~ A'`` is the same
+    family), else only scales them; ``D`` and the BLUPs ``b = A b~`` map back exactly.
+    Other covariance classes are left as they are: centring would leave their family.
+    """
+    if level.pd_class != "pdSymm" or level.q < 2:
+        return None
+    Z = level.Z
+    spread = np.ptp(Z, axis=0)
+    const = np.flatnonzero((spread == 0) & (Z[0] != 0))
+    A = np.eye(level.q)
+    for j in range(level.q):
+        if spread[j] == 0:
+            continue
+        if const.size:
+            k0 = const[0]
+            centre, scale = Z[:, j].mean(), Z[:, j].std()
+            A[j, j] = 1.0 / scale
+            A[k0, j] = -centre / (scale * Z[0, k0])
+        else:
+            A[j, j] = 1.0 / np.sqrt(np.mean(Z[:, j] ** 2))
+    return None if np.array_equal(A, np.eye(level.q)) else A

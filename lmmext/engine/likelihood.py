@@ -26,13 +26,16 @@ No dense ``N x N`` matrix is ever formed and no inverse is computed explicitly.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
 
 from .gradient import UnitAlgebra, dense_is_worthwhile
-from .linalg import LOG2PI, batched_crossprod, size_plan, sum_runs, tri_inverse
+from .levels import design_transform
+from .linalg import (LOG2PI, batched_crossprod, fixed_effects_transform, size_plan,
+                     sum_runs, tri_inverse)
 
 __all__ = ["ProfiledLikelihood", "Evaluation"]
 
@@ -88,23 +91,31 @@ class ProfiledLikelihood:
     unconstrained scales.
     """
 
-    def __init__(self, y, X, levels, varfunc=None, corstruct=None, reml=True):
+    def __init__(self, y, X, levels, varfunc=None, corstruct=None, reml=True,
+                 reparameterize=True):
         self.y = np.asarray(y, dtype=float)
         X = np.asarray(X, dtype=float)
         self.N, self.p = X.shape
-        self.levels = list(levels)
+        # the user's levels, and the engine's: a general covariance works on a centred
+        # and scaled design (design_transform); theta always refers to the engine's
+        self.user_levels = list(levels)
+        self.transforms = [design_transform(lev) if reparameterize else None
+                           for lev in self.user_levels]
+        self.levels = [lev if A is None else dataclasses.replace(lev, Z=lev.Z @ A)
+                       for lev, A in zip(self.user_levels, self.transforms)]
         self.varfunc = varfunc
         self.corstruct = corstruct
         self.reml = bool(reml)
         self.Nr = self.N - self.p if self.reml else self.N
-        # scale X's columns to unit RMS: better conditioned normal equations
-        scale = np.sqrt((X ** 2).mean(axis=0))
-        self.xscale = np.where(scale > 0, scale, 1.0)
+        # the engine's fixed-effects design X T has orthogonal columns of unit RMS: well
+        # conditioned normal equations whatever the covariates' origins and units
         self.X = X
+        self.xT = fixed_effects_transform(X)
+        self.logdet_T = float(np.log(np.abs(np.diag(self.xT))).sum())
         Zs = [lev.Z for lev in self.levels]
         # row-major: every pass over the data (whitening, cross-products per group,
         # scores) works on whole rows
-        self.A = np.ascontiguousarray(np.column_stack(Zs + [X / self.xscale, self.y]))
+        self.A = np.ascontiguousarray(np.column_stack(Zs + [X @ self.xT, self.y]))
         offs = np.cumsum([0] + [lev.q for lev in self.levels])
         self.z_offsets = offs
         if self.levels:
@@ -256,10 +267,10 @@ class ProfiledLikelihood:
         q = float(Syy - c @ c)
         if not q > 0:
             raise FloatingPointError("the penalized residual sum of squares is not positive")
-        logdet_X = 2.0 * np.log(np.diag(R)).sum() + 2.0 * np.log(self.xscale).sum()
+        logdet_X = 2.0 * np.log(np.diag(R)).sum() - 2.0 * self.logdet_T
         beta_s = solve_triangular(R.T, c, lower=False)
         if beta is not None:
-            d = R.T @ (beta * self.xscale - beta_s)
+            d = R.T @ (solve_triangular(self.xT, beta, lower=False) - beta_s)
             q += float(d @ d)
         sigma2 = q / self.Nr
         sum_log_w = float(log_w.sum()) if log_w is not None else 0.0
@@ -271,7 +282,7 @@ class ProfiledLikelihood:
                                                beta_s, sigma2)
         if not keep:
             return ll
-        return Evaluation(ll, beta_s / self.xscale, sigma2, q, R, log_w, logdet_C,
+        return Evaluation(ll, self.xT @ beta_s, sigma2, q, R, log_w, logdet_C,
                           logdet_M, logdet_X, factors, store)
 
     def loglik(self, theta):
@@ -459,19 +470,40 @@ class ProfiledLikelihood:
         """Whether :meth:`value_and_gradient` is available (else finite differences)."""
         return self.schur_gradient or self.analytic is not None
 
+    # -- the user's coordinates of the random effects -----------------------------------
+    def user_factor(self, k, L):
+        """A factor of level ``k``'s relative covariance in the user's design (``A L``:
+        not triangular, but ``D~ = (A L)(A L)'``)."""
+        A = self.transforms[k]
+        return L if A is None else A @ L
+
+    def user_factors(self, ev):
+        """:meth:`user_factor` of every level at an evaluation."""
+        return [self.user_factor(k, L) for k, L in enumerate(ev.factors)]
+
+    def theta_from_user_cov(self, k, D):
+        """Level ``k``'s engine parameters for a relative covariance ``D~`` of the user's
+        design (raises ``LinAlgError`` unless it is positive definite)."""
+        A = self.transforms[k]
+        if A is not None:
+            Ainv = np.linalg.inv(A)
+            D = Ainv @ D @ Ainv.T
+        return self.levels[k].unfactor(np.linalg.cholesky((D + D.T) / 2))
+
     # -- quantities at the optimum ------------------------------------------------------
     def cov_beta(self, ev):
         """``sigma^2 (X' V~^-1 X)^-1`` in the original column scaling."""
         Rinv = solve_triangular(ev.R_X, np.eye(self.p), lower=True)
         cov = ev.sigma2 * (Rinv.T @ Rinv)
-        return cov / np.outer(self.xscale, self.xscale)
+        return self.xT @ cov @ self.xT.T
 
     def blups(self, ev):
-        """BLUPs per level (list of arrays (n_groups, q)), outer level first, by back
-        substitution through the stored eliminations (Henderson's equations)."""
+        """BLUPs per level (list of arrays (n_groups, q)) in the user's design, outer
+        level first, by back substitution through the stored eliminations (Henderson's
+        equations)."""
         out = []
         p = self.p
-        beta_s = ev.beta * self.xscale
+        beta_s = solve_triangular(self.xT, ev.beta, lower=False)
         for k, lev in enumerate(self.levels):
             S, chol = ev.level_store[k]
             lo, hi = self.z_offsets[k], self.z_offsets[k + 1]
@@ -486,10 +518,11 @@ class ProfiledLikelihood:
             t = np.linalg.solve(chol, (L.T @ rhs[:, :, None]))
             t = np.linalg.solve(chol.transpose(0, 2, 1), t)
             out.append((L @ t)[:, :, 0])
-        return out
+        # in the user's design: Z b = (Z A)(A^-1 b)
+        return [b if A is None else b @ A.T for b, A in zip(out, self.transforms)]
 
     def fitted_inner(self, ev, blups):
         mu = self.X @ ev.beta
-        for lev, b in zip(self.levels, blups):
+        for lev, b in zip(self.user_levels, blups):
             mu = mu + np.einsum("nq,nq->n", lev.Z, b[lev.codes])
         return mu

@@ -5,12 +5,12 @@ the rank check of a design.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import qr
+from scipy.linalg import qr, solve_triangular
 
 LOG2PI = np.log(2.0 * np.pi)
 
 __all__ = ["LOG2PI", "tri_inverse", "batched_crossprod", "sum_runs", "size_plan",
-           "aliased_columns"]
+           "aliased_columns", "fixed_effects_transform"]
 
 
 def tri_inverse(L):
@@ -72,3 +72,21 @@ def aliased_columns(X, names):
     tol = d.max() * max(X.shape) * np.finfo(float).eps * 10 if d.size else 0
     rank = int((d > tol).sum())
     return [names[i] for i in sorted(piv[rank:])]
+
+
+def fixed_effects_transform(X):
+    """Upper-triangular ``T`` with ``X T`` orthogonal columns of unit RMS (a QR
+    factorization of the column-scaled design), or the column scaling alone where ``X``
+    is too ill-conditioned to invert its ``R``.  Fixed effects on the engine's design
+    map back as ``beta = T beta~``; ``log|X'V^-1X| = log|T'X'V^-1XT| - 2 log|det T|``."""
+    n, p = X.shape
+    scale = np.sqrt((X ** 2).mean(axis=0))
+    scale = np.where(scale > 0, scale, 1.0)
+    if p == 0:
+        return np.eye(0)
+    R = qr(X / scale, mode="r")[0][:p] / np.sqrt(n)
+    d = np.abs(np.diag(R))
+    if d.min() <= 1e-10 * d.max():
+        return np.diag(1.0 / scale)
+    Rinv = solve_triangular(R, np.eye(p), lower=False)
+    return Rinv / scale[:, None]

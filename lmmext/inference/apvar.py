@@ -49,8 +49,9 @@ def _level_natural(lev, L, sigma):
     return np.concatenate([np.log(sd), np.log((1 + r) / (1 - r))])
 
 
-def _level_theta(lev, nat, sigma):
-    """Engine parameters of a level from its natural parameters and sigma."""
+def _level_theta(eng, k, nat, sigma):
+    """Engine parameters of level ``k`` from its natural parameters and sigma."""
+    lev = eng.levels[k]
     q = lev.q
     if lev.pd_class == "pdIdent":
         return np.array([nat[0] - np.log(sigma)])
@@ -59,13 +60,10 @@ def _level_theta(lev, nat, sigma):
     sd = np.exp(nat[:q])
     r = np.tanh(nat[q:] / 2.0)
     C = np.eye(q)
-    k = 0
-    for i in range(q):
-        for j in range(i + 1, q):
-            C[i, j] = C[j, i] = r[k]
-            k += 1
+    C[np.triu_indices(q, 1)] = r                  # row by row, as _level_natural
+    C = np.triu(C) + np.triu(C, 1).T
     Dt = C * np.outer(sd, sd) / sigma ** 2
-    return lev.unfactor(np.linalg.cholesky(Dt))
+    return eng.theta_from_user_cov(k, Dt)
 
 
 def level_names(lev):
@@ -102,7 +100,7 @@ class NaturalParameters:
         pos = 0
         for k in range(len(eng.levels) - 1, -1, -1):          # innermost first, as nlme
             lev = eng.levels[k]
-            nat = _level_natural(lev, ev.factors[k], sigma)
+            nat = _level_natural(lev, eng.user_factor(k, ev.factors[k]), sigma)
             parts.append(nat)
             self.blocks.append(("re", k, slice(pos, pos + nat.size)))
             self.names += [f"{lev.name}.{n}" for n in level_names(lev)]
@@ -127,7 +125,7 @@ class NaturalParameters:
         th_c, th_v = self._th_cor, self._th_var
         for kind, obj, sl in self.blocks:
             if kind == "re":
-                theta_re[obj] = _level_theta(self.engine.levels[obj], phi[sl], s)
+                theta_re[obj] = _level_theta(self.engine, obj, phi[sl], s)
             elif kind == "cor":
                 th_c = obj.apvar_theta(phi[sl])
             elif kind == "var":

@@ -84,7 +84,7 @@ class StatsmodelsLayout:
         """``(theta, beta)`` (the engine's parameters) as the statsmodels-layout vector."""
         re_theta, th_cor, th_var = self.engine.split(theta)
         levels = self.engine.levels
-        L = levels[0].factor(re_theta[0])
+        L = self.engine.user_factor(0, levels[0].factor(re_theta[0]))
         D = L @ L.T
         parts = [np.asarray(beta, dtype=float), D[:self.k_re, :self.k_re][
             np.tril_indices(self.k_re)]]
@@ -112,14 +112,17 @@ class StatsmodelsLayout:
         D = D + np.tril(D, -1).T
         pos += self.k_re2
         try:
-            L = np.linalg.cholesky(D) if self.k_re else D
+            re_theta = (self.engine.theta_from_user_cov(0, D) if self.engine.transforms[0]
+                        is not None else
+                        self._blocks[0].unfactor(np.linalg.cholesky(D)) if self.k_re
+                        else np.zeros(0))
         except np.linalg.LinAlgError:
             raise FloatingPointError("cov_re is not positive definite") from None
         vc = vec[pos:pos + self.k_vc]
         if np.any(vc <= 0):
             raise FloatingPointError("a variance component is not positive")
         n_slots = len(self._vc_slots)
-        outer = [self._blocks[0].unfactor(L)] if self.k_re else []
+        outer = [re_theta]
         outer += [np.array([0.5 * np.log(v)]) for v in vc[:n_slots]]
         parts = [np.concatenate(outer)]
         parts += [np.array([0.5 * np.log(v)]) for v in vc[n_slots:]]

@@ -84,7 +84,7 @@ class LMEResults(ResultsCore, MixedLMResults):
         self._term_df = term_df
         self._max_level = len(frame.levels)
         self._re_cov = []
-        for lev, L in zip(frame.levels, state.evaluation.factors):
+        for lev, L in zip(frame.levels, state.engine.user_factors(state.evaluation)):
             D = self.scale * (L @ L.T)
             self._re_cov.append(pd.DataFrame(D, index=lev.z_names, columns=lev.z_names))
         self.cov_re = self._re_cov[0]
@@ -136,7 +136,7 @@ class LMEResults(ResultsCore, MixedLMResults):
         if not 0 <= level <= self._max_level:
             raise ValueError(f"level must be between 0 and {self._max_level}")
         mu = engine.X @ self._state.evaluation.beta
-        for lev, b in list(zip(engine.levels, self._state.blups))[:level]:
+        for lev, b in list(zip(engine.user_levels, self._state.blups))[:level]:
             mu = mu + np.einsum("nq,nq->n", lev.Z, b[lev.codes])
         return mu
 

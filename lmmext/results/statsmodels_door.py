@@ -217,6 +217,9 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
         # D - D Z'V^-1 Z D = sigma^2 L M^-1 L' with M = I + L' Z~'Z~ L = chol chol'
         half = np.linalg.solve(chol, np.broadcast_to(L.T, chol.shape))
         cov = self.scale * np.matmul(half.transpose(0, 2, 1), half)
+        A = self._state.engine.transforms[0]
+        if A is not None:                     # the engine's design Z A: back to Z's
+            cov = A @ cov @ A.T
         out = {key: pd.DataFrame(c[np.ix_(idx, idx)], index=names, columns=names)
                for c, (key, idx, names) in zip(cov, self._slots())}
         return {key: out[key] for key in self.model.group_labels}
@@ -347,7 +350,12 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
                                       "statsmodels' optimizer options; lmmext's refits take none")
         state = self._state
         eng, layout = state.engine, self._layout
-        levels, theta = list(eng.levels), np.array(state.theta, dtype=float)
+        # the refits work on the user's design without the engine's centring, so that
+        # the held variance is one parameter (exp(2 theta_0) of the first column)
+        levels, theta = list(eng.user_levels), np.array(state.theta, dtype=float)
+        if eng.transforms[0] is not None:
+            theta[:levels[0].n_params] = levels[0].unfactor(
+                np.linalg.cholesky(self.cov_re_unscaled))
         if vtype == "re":
             if not (isinstance(re_ix, (int, np.integer)) and 0 <= re_ix < self.k_re):
                 raise ValueError(f"re_ix must be an index 0..{self.k_re - 1} of the random "
@@ -380,7 +388,7 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
                              "variance. Try a smaller value.")
         values = np.r_[np.linspace(low, ru0, num_low + 1), np.linspace(ru0, high, num_high + 1)[1:]]
         engine = ProfiledLikelihood(eng.y, eng.X, levels, eng.varfunc, eng.corstruct,
-                                    reml=eng.reml)
+                                    reml=eng.reml, reparameterize=False)
         sigma2, loglik = profile_parameter(engine, theta, j, 0.5 * np.log(values))
         return np.column_stack([values * sigma2, loglik])
 
