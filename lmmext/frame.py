@@ -79,6 +79,16 @@ class ModelFrame:
             self.design_info = X.design_info
         return self.design_info
 
+    def structures_text(self):
+        """The model's variance function, correlation structure and nested levels in
+        words, for messages of members that cannot honour them."""
+        parts = [f"a {type(s).__name__} {kind}" for s, kind in
+                 ((self.varfunc, "variance function"),
+                  (self.corstruct, "correlation structure")) if s is not None]
+        if len(self.levels) > 1:
+            parts.append(f"{len(self.levels)} nested grouping levels")
+        return " and ".join(parts)
+
     def terms(self):
         """The fixed-effects terms as (name, column indices): patsy's terms, or one
         term per column for a model built from arrays."""
@@ -164,16 +174,8 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
 
     # nlme's row order: by the random grouping (outer to inner), then by the
     # correlation grouping when it is deeper; gls sorts only with a grouped corStruct
-    sort_cols = list(group_names)
     cor_block_names = _cor_block_names(cor_groups, correlation, group_names, kind)
-    for g in cor_block_names:
-        if g not in sort_cols:
-            sort_cols.append(g)
-    if sort_cols:
-        keys = [level_sort_key(frame[c]) for c in reversed(sort_cols)]
-        order = np.lexsort(keys)               # stable: keeps data order within groups
-    else:
-        order = np.arange(len(frame))
+    order = _engine_order(frame, group_names, cor_block_names)
     sframe = frame.iloc[order].reset_index(drop=True)
 
     formula = _quote_keywords(formula, sframe)
@@ -216,6 +218,16 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
                     X, names, X_df.design_info, levels, random, eval_env=env, kind=kind)
     _attach_structures(mf, weights, correlation, cor_block_names, env)
     return mf
+
+
+def _engine_order(data, group_names, cor_block_names):
+    """nlme's row order: by the random grouping (outer to inner), then by the correlation
+    grouping where it is deeper, each by level order; stable, so the data's order stays
+    within groups.  Without any grouping, the data's order."""
+    sort_cols = list(group_names) + [g for g in cor_block_names if g not in group_names]
+    if not sort_cols:
+        return np.arange(len(data))
+    return np.lexsort([level_sort_key(data[c]) for c in reversed(sort_cols)])
 
 
 def _check_structures(weights, correlation):
@@ -282,8 +294,7 @@ def frame_from_arrays(endog, exog, groups, Z, z_names, pd_mat, exog_names, y_nam
     _check_names(cor_groups + [g for obj in _parts(weights) for g in obj.form.grouping],
                  data, "structure_data")
     cor_block_names = _cor_block_names(cor_groups, correlation, [group_name], "lme")
-    sort_cols = [group_name] + [c for c in cor_block_names if c != group_name]
-    order = np.lexsort([level_sort_key(data[c]) for c in reversed(sort_cols)])
+    order = _engine_order(data, [group_name], cor_block_names)
     sframe = data.iloc[order].reset_index(drop=True)
     codes, uniques = pd.factorize(sframe[group_name], sort=False)
     if len(uniques) < 2:

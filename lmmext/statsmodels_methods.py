@@ -122,15 +122,10 @@ class StructuredModelMethods:
         """Refuse a statsmodels computation that would ignore the structures."""
         methods = self._structured()
         if methods is not None:
-            frame = methods.frame
-            what = [f"a {type(s).__name__} {kind}" for s, kind in
-                    ((frame.varfunc, "variance function"),
-                     (frame.corstruct, "correlation structure")) if s is not None]
-            if len(frame.levels) > 1:
-                what.append(f"{len(frame.levels)} nested grouping levels")
             raise NotImplementedError(
                 f"MixedLM.{member} is statsmodels' computation, which would ignore "
-                f"{' and '.join(what)} of this model; use loglike, score, hessian or "
+                f"{methods.frame.structures_text()} of this model; use loglike, score, "
+                "hessian or "
                 "the fitted results (llf, cov_params(), random_effects, ...) instead")
 
     def loglike(self, params, profile_fe=True):

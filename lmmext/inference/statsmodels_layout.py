@@ -112,10 +112,12 @@ class StatsmodelsLayout:
         D = D + np.tril(D, -1).T
         pos += self.k_re2
         try:
-            re_theta = (self.engine.theta_from_user_cov(0, D) if self.engine.transforms[0]
-                        is not None else
-                        self._blocks[0].unfactor(np.linalg.cholesky(D)) if self.k_re
-                        else np.zeros(0))
+            if not self.k_re:
+                re_theta = np.zeros(0)
+            elif len(self._blocks) == 1:
+                re_theta = self.engine.theta_from_user_cov(0, D)
+            else:                  # a blocked level is fitted on the user's design itself
+                re_theta = self._blocks[0].unfactor(np.linalg.cholesky(D))
         except np.linalg.LinAlgError:
             raise FloatingPointError("cov_re is not positive definite") from None
         vc = vec[pos:pos + self.k_vc]

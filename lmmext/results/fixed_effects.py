@@ -54,9 +54,7 @@ class FixedEffectTests:
         ddf = check_ddf(ddf)
         if ddf == "containment":
             return t_table(self.fe_params, self.bse_fe, self.df_resid_fe)
-        # Kenward-Roger also adjusts the covariance (its SEs are larger)
-        cov = self._kenward_roger().Phi_A if ddf == "kenward-roger" else self._satterthwaite().Phi
-        se = self._fe_series(np.sqrt(np.diag(cov)), "se")
+        se = self._fe_series(np.sqrt(np.diag(self._test_covariance(ddf))), "se")
         return t_table(self.fe_params, se, self.coef_df(ddf))
 
     # --- tests and intervals ------------------------------------------------------------
@@ -109,6 +107,16 @@ class FixedEffectTests:
         tab.index.name = None
         tab["p-value"] = stats.f.sf(tab["F-value"], tab["numDF"], tab["denDF"])
         return tab
+
+    def _test_covariance(self, ddf):
+        """The fixed effects' covariance the tests on ``ddf`` (a :func:`check_ddf` name)
+        use: nlme's, the unadjusted one for Satterthwaite (as SAS and lmerTest), or
+        Kenward-Roger's adjusted one (its SEs are larger)."""
+        if ddf == "kenward-roger":
+            return self._kenward_roger().Phi_A
+        if ddf == "satterthwaite":
+            return self._satterthwaite().Phi
+        return self._vcov_tests
 
     def _kenward_roger(self):
         if getattr(self, "_kr", None) is None:

@@ -212,14 +212,12 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
             raise NotImplementedError("random_effects_cov of a model with nested levels "
                                       "is not available yet")
         ev = self._state.evaluation
-        L = ev.factors[0]
         chol = ev.level_store[0][1]
-        # D - D Z'V^-1 Z D = sigma^2 L M^-1 L' with M = I + L' Z~'Z~ L = chol chol'
+        # D - D Z'V^-1 Z D = sigma^2 L M^-1 L' with M = I + L' Z~'Z~ L = chol chol' on the
+        # engine's design; the user's factor (A L) maps it to the user's design
+        L = self._state.engine.user_factors(ev)[0]
         half = np.linalg.solve(chol, np.broadcast_to(L.T, chol.shape))
         cov = self.scale * np.matmul(half.transpose(0, 2, 1), half)
-        A = self._state.engine.transforms[0]
-        if A is not None:                     # the engine's design Z A: back to Z's
-            cov = A @ cov @ A.T
         out = {key: pd.DataFrame(c[np.ix_(idx, idx)], index=names, columns=names)
                for c, (key, idx, names) in zip(cov, self._slots())}
         return {key: out[key] for key in self.model.group_labels}
@@ -238,7 +236,7 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
         """
         if ddf is not None:
             L = self._fixed_contrasts(r_matrix, "t_test")
-            cov = self._ddf_covariance(ddf)
+            cov = self.nlme._test_covariance(check_ddf(ddf))
             effect = L @ np.asarray(self.fe_params)
             sd = np.sqrt(np.einsum("ij,jk,ik->i", L, cov, L))
             den = np.array([self.nlme.anova(L=row[None], ddf=ddf)["denDF"].iloc[0]
@@ -301,17 +299,9 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
                              f"effect) or {len(self.params)}, got {L.shape[1]}")
         return L
 
-    def _ddf_covariance(self, ddf):
-        key = check_ddf(ddf)
-        if key == "kenward-roger":
-            return self.nlme._kenward_roger().Phi_A
-        if key == "satterthwaite":
-            return self.nlme._satterthwaite().Phi
-        return self.nlme._vcov_tests
-
     def _refuse(self, member, why):
-        raise NotImplementedError(f"{member}: the model has {_structures(self._state.frame)}; "
-                                  f"{why}")
+        raise NotImplementedError(f"{member}: the model has "
+                                  f"{self._state.frame.structures_text()}; {why}")
 
     def bootstrap(self, *args, **kwargs):
         """Not available with a structure: statsmodels' bootstrap refits the model class
@@ -511,10 +501,3 @@ class StructuredGLSResults(_DoorResults, LikelihoodModelResults):
         smry.add_df(tab.map(lambda v: f"{v:.4f}"), align="r")
         self._add_structure_table(smry)
         return smry
-
-
-def _structures(frame):
-    parts = [f"a {type(s).__name__} {kind}" for s, kind in
-             ((frame.varfunc, "variance function"), (frame.corstruct, "correlation structure"))
-             if s is not None]
-    return " and ".join(parts)
