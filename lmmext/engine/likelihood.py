@@ -115,7 +115,12 @@ class ProfiledLikelihood:
         Zs = [lev.Z for lev in self.levels]
         # row-major: every pass over the data (whitening, cross-products per group,
         # scores) works on whole rows
-        self.A = np.ascontiguousarray(np.column_stack(Zs + [X @ self.xT, self.y]))
+        # the engine's response is y less its least-squares fit on X: the criterion is
+        # the same (beta moves by b0), and q = y'V^-1y - c'c no longer cancels the digits
+        # of a large mean of y (y + 446 lost five of them)
+        self.b0 = np.linalg.lstsq(X, self.y, rcond=None)[0] if X.shape[1] else np.zeros(0)
+        self.A = np.ascontiguousarray(np.column_stack(Zs + [X @ self.xT,
+                                                            self.y - X @ self.b0]))
         offs = np.cumsum([0] + [lev.q for lev in self.levels])
         self.z_offsets = offs
         if self.levels:
@@ -270,7 +275,7 @@ class ProfiledLikelihood:
         logdet_X = 2.0 * np.log(np.diag(R)).sum() - 2.0 * self.logdet_T
         beta_s = solve_triangular(R.T, c, lower=False)
         if beta is not None:
-            d = R.T @ (solve_triangular(self.xT, beta, lower=False) - beta_s)
+            d = R.T @ (self._engine_beta(beta) - beta_s)
             q += float(d @ d)
         sigma2 = q / self.Nr
         sum_log_w = float(log_w.sum()) if log_w is not None else 0.0
@@ -282,7 +287,7 @@ class ProfiledLikelihood:
                                                beta_s, sigma2)
         if not keep:
             return ll
-        return Evaluation(ll, self.xT @ beta_s, sigma2, q, R, log_w, logdet_C,
+        return Evaluation(ll, self.b0 + self.xT @ beta_s, sigma2, q, R, log_w, logdet_C,
                           logdet_M, logdet_X, factors, store)
 
     def loglik(self, theta):
@@ -470,6 +475,10 @@ class ProfiledLikelihood:
         """Whether :meth:`value_and_gradient` is available (else finite differences)."""
         return self.schur_gradient or self.analytic is not None
 
+    def _engine_beta(self, beta):
+        """The user's fixed effects on the engine's design and response."""
+        return solve_triangular(self.xT, beta - self.b0, lower=False)
+
     # -- the user's coordinates of the random effects -----------------------------------
     def user_factor(self, k, L):
         """A factor of level ``k``'s relative covariance in the user's design (``A L``:
@@ -503,7 +512,7 @@ class ProfiledLikelihood:
         equations)."""
         out = []
         p = self.p
-        beta_s = solve_triangular(self.xT, ev.beta, lower=False)
+        beta_s = self._engine_beta(ev.beta)
         for k, lev in enumerate(self.levels):
             S, chol = ev.level_store[k]
             lo, hi = self.z_offsets[k], self.z_offsets[k + 1]
