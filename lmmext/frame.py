@@ -9,7 +9,7 @@ residuals are returned in the caller's row order.
 from __future__ import annotations
 
 import copy
-import keyword
+import dataclasses
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -17,13 +17,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import patsy
+import scipy.sparse as sparse_matrix
 
 from .engine.levels import Level
+from .engine.sparse_group import SPARSE_MIN_Q
+from .structures.random_effects import PdBlocked, PdIdent, PdRepeated, pd_class_named
 from .formula import RandomLevel
+from .rformula import r_formula, structure_namespace
 from .engine.linalg import aliased_columns
 from .structures.form import group_labels, level_sort_key
 
-__all__ = ["ModelFrame", "build_frame", "frame_from_arrays", "frame_columns"]
+__all__ = ["ModelFrame", "build_frame", "frame_from_arrays", "frame_columns", "random_design"]
 
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
@@ -49,6 +53,10 @@ class ModelFrame:
     eval_env: object = None
     kind: str = "lme"
     notes: list = field(default_factory=list)
+    # the caller's data (after subset=) and the positions of the kept rows in it, caller
+    # order: nlme keeps the data of a fit; ACF/Variogram forms may name other columns
+    source: pd.DataFrame = None
+    source_rows: np.ndarray = None
 
     @property
     def N(self):
@@ -60,7 +68,20 @@ class ModelFrame:
         state = self.__dict__.copy()
         state["design_info"] = None
         state["eval_env"] = None
+        # the random-effects blocks hold patsy's design information too
+        state["random_specs"] = [copy.copy(spec) for spec in self.random_specs]
+        for spec in state["random_specs"]:
+            spec.columns = None
         return state
+
+    def random_design(self, k, data):
+        """``(Z, z_names)`` of random-effects level ``k`` on new ``data`` (the fit's
+        design information; see :func:`random_design`)."""
+        spec = self.random_specs[k]
+        if not spec.columns:
+            spec.columns = _level_blocks(spec, self.data, patsy.EvalEnvironment([{"np": np}]))
+        Z, names, _ = random_design(spec, data)
+        return Z, names
 
     def get_design_info(self):
         if self.formula is None:
@@ -120,6 +141,7 @@ def _check_names(names, data, what):
 
 
 def _design(formula_rhs, data, env, what):
+    formula_rhs, _ = r_formula(formula_rhs, data.columns, what=what)   # R's spellings
     try:
         return patsy.dmatrix(formula_rhs, data, eval_env=env, NA_action="raise",
                              return_type="dataframe")
@@ -136,8 +158,13 @@ def _patsy_error(exc, what):
 
 
 def build_frame(formula, data, random=(), weights=None, correlation=None,
-                missing="drop", eval_env=None, kind="lme"):
-    """Build the :class:`ModelFrame` of an lme (``random`` non-empty) or gls model."""
+                missing="drop", eval_env=None, kind="lme", contrasts=None, subset=None):
+    """Build the :class:`ModelFrame` of an lme (``random`` non-empty) or gls model.
+
+    Every formula passes through :func:`lmmext.rformula.r_formula` (R's ``I(x^2)``,
+    dotted and keyword column names, ``contrasts=`` of the fixed effects); ``subset=``
+    (see :func:`apply_subset`) selects the rows first.
+    """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if not isinstance(formula, str) or "~" not in formula:
@@ -146,10 +173,14 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
         raise ValueError(f"missing= must be 'drop' or 'raise', got {missing!r}")
     random = list(random)
     env = eval_env if eval_env is not None else patsy.EvalEnvironment.capture(1)
+    data = apply_subset(data, subset, env)
     _check_structures(weights, correlation)
-    group_names = [lv.name for lv in random]
+    group_names = [g for lv in random for g in lv.grouping]
     _check_names(group_names, data, "random=")
-    texts = [formula] + [lv.formula for lv in random] + group_names
+    _check_names([f for lv in random for t in (lv.terms or []) for f in t.factors], data,
+                 "random=")
+    texts = ([formula] + [lv.formula for lv in random] + group_names
+             + [f for lv in random for t in (lv.terms or []) for f in t.factors])
     for obj in (weights, correlation):
         if obj is not None:
             texts += _struct_texts(obj)
@@ -159,17 +190,10 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
     _check_names(cor_groups, data, "correlation form")
     _check_names(vf_groups, data, "weights form")
     frame = data.loc[:, used].copy() if used else pd.DataFrame(index=data.index)
-    na = frame.isna().any(axis=1).to_numpy() if used else np.zeros(len(data), bool)
+    frame, na = drop_missing(frame, used, missing)
     n_dropped = int(na.sum())
-    if n_dropped:
-        if missing == "raise":
-            bad = [c for c in used if frame[c].isna().any()]
-            raise ValueError(f"missing values in column(s) {bad} ({n_dropped} rows); "
-                             "use missing='drop' to drop them")
-        frame = frame.loc[~na]
-    if len(frame) == 0:
-        raise ValueError("no rows left after dropping missing values")
     index = frame.index
+    source_rows = np.flatnonzero(~na)
     frame = frame.reset_index(drop=True)
 
     # nlme's row order: by the random grouping (outer to inner), then by the
@@ -178,7 +202,8 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
     order = _engine_order(frame, group_names, cor_block_names)
     sframe = frame.iloc[order].reset_index(drop=True)
 
-    formula = _quote_keywords(formula, sframe)
+    formula, namespace = r_formula(formula, data.columns, contrasts)
+    env = env.with_outer_namespace({**structure_namespace(), **namespace})
     try:
         y_df, X_df = patsy.dmatrices(formula, sframe, eval_env=env, NA_action="raise",
                                      return_type="dataframe")
@@ -200,24 +225,164 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
         raise ValueError(f"{X.shape[0]} observations are too few for {X.shape[1]} "
                          "fixed effects")
 
-    levels = []
-    for k, spec in enumerate(random):
-        labels = group_labels(sframe, group_names[:k + 1], "random=")
-        codes, uniques = pd.factorize(labels, sort=False)
-        if k == 0 and len(uniques) < 2:
-            raise ValueError(f"grouping factor {spec.name!r} has only one level; "
-                             "a random effect needs at least two groups")
-        Z_df = _design(spec.formula if spec.formula.strip().startswith(("0", "-1"))
-                       else spec.formula, sframe, env, f"random formula for {spec.name!r}")
-        if Z_df.shape[1] == 0:
-            raise ValueError(f"random effects for {spec.name!r} have no columns")
-        levels.append(Level(spec.name, codes, [str(u) for u in uniques],
-                            Z_df.to_numpy(dtype=float), list(Z_df.columns), spec.pd_class))
+    for spec in random:          # R's spellings, kept for predict(newdata, level=)
+        spec.formula = r_formula(spec.formula, sframe.columns, what="random=")[0]
+    levels = [_build_level(k, spec, random, sframe, env, sparse_ok=correlation is None)
+              for k, spec in enumerate(random)]
 
     mf = ModelFrame(formula, sframe, order, index, n_dropped, y, str(y_df.columns[0]),
-                    X, names, X_df.design_info, levels, random, eval_env=env, kind=kind)
+                    X, names, X_df.design_info, levels, random, eval_env=env, kind=kind,
+                    source=data, source_rows=source_rows)
     _attach_structures(mf, weights, correlation, cor_block_names, env)
     return mf
+
+
+def drop_missing(frame, used, missing, what=""):
+    """``(rows without missing values in the columns used, mask of the dropped ones)``;
+    with ``missing="raise"`` missing values are an error naming the columns."""
+    na = frame.isna().any(axis=1).to_numpy() if used else np.zeros(len(frame), bool)
+    n_dropped = int(na.sum())
+    if n_dropped:
+        if missing == "raise":
+            bad = [c for c in used if frame[c].isna().any()]
+            raise ValueError(f"{what}missing values in column(s) {bad} ({n_dropped} rows); "
+                             "use missing='drop' to drop them")
+        frame = frame.loc[~na]
+    if len(frame) == 0:
+        raise ValueError(f"{what}no rows left after dropping missing values")
+    return frame, na
+
+
+def apply_subset(data, subset, eval_env=None):
+    """The rows of ``data`` that nlme's ``subset=`` selects.
+
+    ``subset`` is ``None`` (all rows), a boolean array or Series with one value per row
+    (a Series must have ``data``'s index), or a string evaluated by
+    :meth:`pandas.DataFrame.eval` on ``data`` (R's ``subset = Sex == "Female"`` is
+    ``subset='Sex == "Female"'``; ``@name`` refers to a variable of the caller).
+    """
+    if subset is None:
+        return data
+    accepted = ("subset= must be a boolean array or Series with one value per row of data "
+                f"({len(data)}), or a string such as 'Sex == \"Female\"' evaluated on data")
+    if isinstance(subset, str):
+        local = {}
+        if isinstance(eval_env, patsy.EvalEnvironment):
+            for ns in reversed(eval_env._namespaces):
+                local.update(ns)
+        try:
+            mask = data.eval(subset, local_dict=local)
+        except Exception as exc:
+            raise ValueError(f"subset={subset!r} cannot be evaluated on data: {exc}") from None
+        mask = pd.Series(mask, index=data.index) if np.ndim(mask) else mask
+        what = f"subset={subset!r}"
+    else:
+        mask, what = subset, "subset="
+        if isinstance(mask, pd.Series):
+            if not mask.index.equals(data.index):
+                raise ValueError(f"{what} is a Series whose index differs from data's; "
+                                 + accepted)
+    arr = np.asarray(mask)
+    if arr.dtype != bool or arr.shape != (len(data),):
+        got = (f"dtype {arr.dtype}, shape {arr.shape}" if arr.ndim else
+               f"{type(mask).__name__} {mask!r}")
+        raise ValueError(f"{what} gives {got}; " + accepted)
+    if not arr.any():
+        raise ValueError(f"{what} selects no rows")
+    return data.loc[arr]
+
+
+def _build_level(k, spec, random, sframe, env, sparse_ok=False):
+    """The engine's :class:`Level` of ``random[k]``: its groups, design and covariance
+    class (see :func:`random_design`)."""
+    outer = [g for lv in random[:k + 1] for g in lv.grouping]
+    if outer:
+        labels = group_labels(sframe, outer, "random=")
+        codes, uniques = pd.factorize(labels, sort=False)
+    else:                                    # crossed effects without a common factor
+        codes, uniques = np.zeros(len(sframe), dtype=np.int64), np.array(["(all)"])
+    single_ok = spec.terms is not None or spec.pd_class == "pdBlocked"
+    if k == 0 and len(uniques) < 2 and not single_ok:
+        raise ValueError(f"grouping factor {spec.name!r} has only one level; "
+                         "a random effect needs at least two groups")
+    spec.columns = _level_blocks(spec, sframe, env)
+    Z, names, pd_mat = random_design(spec, sframe, sparse=sparse_ok and len(uniques) == 1)
+    if Z.shape[1] == 0:
+        raise ValueError(f"random effects for {spec.name!r} have no columns")
+    return Level(spec.name, codes, [str(u) for u in uniques], Z, names, pd=pd_mat)
+
+
+@dataclass
+class _Block:
+    """One block of a level's design: patsy's design of its formula, and for a term of
+    crossed effects the factors it is repeated over and their levels."""
+
+    pd_class: str
+    design_info: object
+    label: str
+    within: tuple = ()
+    within_levels: list = None
+
+
+def _level_blocks(spec, sframe, env):
+    what = f"random formula for {spec.name!r}"
+    if spec.terms is not None:
+        blocks = []
+        for t in spec.terms:
+            di = _design(t.rhs, sframe, env, what).design_info
+            lv = None
+            if t.within:
+                lv = list(pd.unique(np.asarray(group_labels(sframe, list(t.within)))))
+                key = [level_sort_key(sframe[f]) for f in t.within]
+                firsts = {lab: i for i, lab in reversed(list(enumerate(
+                    group_labels(sframe, list(t.within)))))}
+                lv.sort(key=lambda lab: tuple(kk[firsts[lab]] for kk in key))
+            blocks.append(_Block("pdDiag" if t.diag else "pdSymm", di, t.text, t.within, lv))
+        return blocks
+    parts = spec.pd_spec.blocks if spec.pd_class == "pdBlocked" else [spec.pd_spec or spec]
+    return [_Block(b.pd_class, _design(b.formula, sframe, env, what).design_info,
+                   f"~ {b.formula}") for b in parts]
+
+
+def random_design(spec, data, sparse=False):
+    """``(Z, z_names, covariance class)`` of a random-effects level on ``data`` (the
+    model frame, or new data with the same columns): each block's formula evaluated
+    with the design information of the fit; a crossed term's block repeated over the
+    levels of its factors (columns level by level, zero outside the level; rows of a
+    level the fit did not see get zeros).  With ``sparse``, a design with more than
+    :data:`~lmmext.engine.sparse_group.SPARSE_MIN_Q` columns is a ``scipy.sparse``
+    matrix (crossed effects of one group)."""
+    Zs, names, pds = [], [], []
+    for b in spec.columns:
+        (Zb,) = patsy.build_design_matrices([b.design_info], data, NA_action="raise",
+                                            return_type="dataframe")
+        cols = list(Zb.columns)
+        Zb = Zb.to_numpy(dtype=float)
+        if b.within_levels is None:
+            pd_mat = pd_class_named(b.pd_class, Zb.shape[1])
+        else:
+            m, kq = len(b.within_levels), Zb.shape[1]
+            pos = pd.Index(b.within_levels).get_indexer(
+                group_labels(data, list(b.within), "random="))
+            rows = np.flatnonzero(pos >= 0)
+            Zb = sparse_matrix.csr_matrix(
+                (Zb[rows].ravel(), (np.repeat(rows, kq),
+                                    (pos[rows][:, None] * kq + np.arange(kq)).ravel())),
+                shape=(len(Zb), m * kq))
+            inner = pd_class_named(b.pd_class, kq)
+            pd_mat = PdIdent(m) if kq == 1 else PdRepeated(inner, m)
+            if kq > 1:
+                inner.label = b.label
+            f = ":".join(b.within)
+            cols = ([f"{f}[{lab}]" for lab in b.within_levels] if kq == 1 else
+                    [f"{f}[{lab}]:{c}" for lab in b.within_levels for c in cols])
+        pd_mat.label = b.label
+        Zs.append(Zb)
+        names += cols
+        pds.append(pd_mat)
+    pd_mat = pds[0] if len(pds) == 1 and spec.pd_class != "pdBlocked" else PdBlocked(pds)
+    Z = sparse_matrix.hstack([sparse_matrix.csr_matrix(z) for z in Zs], format="csr")
+    return (Z if sparse and Z.shape[1] > SPARSE_MIN_Q else Z.toarray()), names, pd_mat
 
 
 def _engine_order(data, group_names, cor_block_names):
@@ -238,14 +403,19 @@ def _check_structures(weights, correlation):
 
 
 def _attach_structures(mf, weights, correlation, cor_block_names, env):
-    """Initialize copies of the structures on the frame's sorted rows."""
+    """Initialize copies of the structures on the frame's sorted rows (their covariates
+    in R's spellings translated, evaluated with patsy's builtins such as ``I`` and ``Q``)."""
     sframe = mf.data
+    env = (env if env is not None else patsy.EvalEnvironment([{"np": np}])) \
+        .with_outer_namespace(structure_namespace())
     if weights is not None:
         vf = copy.deepcopy(weights)
+        _translate_forms(vf, sframe)
         vf.initialize(sframe, env)
         mf.varfunc = vf
     if correlation is not None:
         cs = copy.deepcopy(correlation)
+        _translate_forms(cs, sframe)
         if cor_block_names:
             blab = group_labels(sframe, cor_block_names, "correlation form")
             bcodes, buniq = pd.factorize(blab, sort=False)
@@ -297,9 +467,11 @@ def frame_from_arrays(endog, exog, groups, Z, z_names, pd_mat, exog_names, y_nam
     order = _engine_order(data, [group_name], cor_block_names)
     sframe = data.iloc[order].reset_index(drop=True)
     codes, uniques = pd.factorize(sframe[group_name], sort=False)
-    if len(uniques) < 2:
+    if len(uniques) < 2 and not isinstance(pd_mat, PdBlocked):
+        # one group is statsmodels' spelling of crossed variance components (vc_formula)
         raise ValueError("groups has only one level; a random effect needs at least two "
-                         "groups")
+                         "groups (crossed effects: give one group and vc_formula=, or "
+                         "lme()'s random='(1 | a) + (1 | b)')")
     level = Level(group_name, codes, [str(u) for u in uniques], Z[order], list(z_names),
                   pd=pd_mat)
     spec = RandomLevel(group_name, "1")
@@ -310,12 +482,20 @@ def frame_from_arrays(endog, exog, groups, Z, z_names, pd_mat, exog_names, y_nam
 
 
 def _quote_keywords(formula, data):
-    """Columns named like Python keywords (``yield``, ``lambda``) cannot be evaluated
-    by patsy; quote them as ``Q("yield")``."""
-    def repl(m):
-        tok = m.group(0)
-        return f'Q("{tok}")' if keyword.iskeyword(tok) and tok in data.columns else tok
-    return re.sub(r"(?<![\"'\w.])" + _TOKEN.pattern + r"(?![\"'])", repl, formula)
+    """R's spellings in ``formula`` (quoted keyword and dotted column names such as
+    ``Q("yield")``, ``I(x^2)``): :func:`lmmext.rformula.r_formula` without contrasts."""
+    return r_formula(formula, data.columns)[0]
+
+
+def _translate_forms(obj, data):
+    """R's spellings in the covariates of a (copied) structure's forms; the form's text,
+    which the summaries print, stays as written."""
+    for part in _parts(obj):
+        form = part.form
+        if form.covariate and not form.uses_fitted and form.covariate not in data.columns:
+            cov, _ = r_formula(form.covariate, data.columns,
+                               what=f"{type(part).__name__} form")
+            part.form = dataclasses.replace(form, covariate=cov)
 
 
 def _parts(vf):

@@ -4,6 +4,7 @@ the engine and wraps the fitted state in results (:mod:`lmmext.results`)."""
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import pandas as pd
 from statsmodels.base.model import LikelihoodModel, LikelihoodResultsWrapper
 from statsmodels.regression import mixed_linear_model as _sm
@@ -11,6 +12,7 @@ from statsmodels.regression import mixed_linear_model as _sm
 from .engine.fitting import fit_frame
 from .formula import RandomLevel, eval_environment, formula_rhs, parse_random
 from .frame import build_frame, frame_columns, frame_from_arrays
+from .rformula import r_formula
 from .results import GLSResults, LMEResults
 from .results.statsmodels_door import StructuredGLSResults, StructuredMixedLMResults
 from .statsmodels_fit import engine_optimum, random_design
@@ -172,7 +174,7 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
     @classmethod
     def from_formula(cls, formula, data, re_formula=None, vc_formula=None, subset=None,
                      use_sparse=False, missing="none", *args, groups=None, weights=None,
-                     correlation=None, eval_env=0, **kwargs):
+                     correlation=None, eval_env=0, contrasts=None, **kwargs):
         """Create a model from a formula and a DataFrame.
 
         Without ``weights=`` and ``correlation=`` this is statsmodels' own
@@ -210,6 +212,10 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
             (or the innermost nested level).
         eval_env : int or patsy.EvalEnvironment
             Namespace for the formula's functions: the caller's frame by default.
+        contrasts : dict, optional
+            nlme's ``contrasts=`` for factors of the fixed effects, as in
+            :func:`lmmext.lme` (``{"Variety": "contr.helmert"}``).  R's spellings in the
+            formulas (``I(x^2)``, dotted column names) are translated with or without it.
         **kwargs
             statsmodels' keyword arguments.
 
@@ -227,6 +233,14 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
             namespace = {}
             for ns in reversed(env._namespaces):
                 namespace.update(ns)
+            # R's spellings (lmmext.rformula), as build_frame translates them
+            formula, extra = r_formula(formula, data.columns, contrasts)
+            namespace.update(extra)
+            if re_formula is not None:
+                re_formula = r_formula(re_formula, data.columns, what="re_formula")[0]
+            if vc_formula:
+                vc_formula = {k: r_formula(v, data.columns, what="vc_formula")[0]
+                              for k, v in vc_formula.items()}
             return super().from_formula(formula, data, re_formula, vc_formula, subset,
                                         use_sparse, missing, *args, groups=groups,
                                         eval_env=namespace, **kwargs)
@@ -251,7 +265,8 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
             if missing == "drop":
                 data = data.loc[data[columns].notna().all(axis=1)]
             model = cls.from_formula(formula, data, re_formula, vc_formula, None, use_sparse,
-                                     missing, *args, groups=groups, eval_env=env, **kwargs)
+                                     missing, *args, groups=groups, eval_env=env,
+                                     contrasts=contrasts, **kwargs)
             kept = data.loc[model.data.row_labels] if model.data.row_labels is not None \
                 else data
             model._add_structures(weights, correlation, kept[columns].reset_index(drop=True),
@@ -259,7 +274,7 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
             return model
         levels = [RandomLevel(groups, formula_rhs(re_formula) if re_formula else "1")]
         frame = build_frame(formula, data, levels, weights, correlation,
-                            "drop" if missing == "drop" else "raise", env)
+                            "drop" if missing == "drop" else "raise", env, contrasts=contrasts)
         return cls._from_frame(frame)
 
     @classmethod
@@ -270,7 +285,10 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
         exog = pd.DataFrame(caller(frame.X), columns=frame.exog_names, index=frame.index)
         # statsmodels names a random intercept after the grouping column
         re_names = [outer.name if z == "Intercept" else z for z in outer.z_names]
-        exog_re = pd.DataFrame(caller(outer.Z), columns=re_names, index=frame.index)
+        # (a sparse design of crossed effects stays in the frame: statsmodels' dense
+        # exog_re would be N x q)
+        exog_re = (None if sp.issparse(outer.Z) else
+                   pd.DataFrame(caller(outer.Z), columns=re_names, index=frame.index))
         values = (frame.data[outer.name].to_numpy(dtype=object) if outer.name in frame.data
                   else np.asarray(outer.labels, dtype=object)[outer.codes])
         groups = pd.Series(caller(values), index=frame.index, name=outer.name)
@@ -378,7 +396,7 @@ class GLS(LikelihoodModel):
 
     @classmethod
     def from_formula(cls, formula, data, weights=None, correlation=None, missing="drop",
-                     subset=None, eval_env=0):
+                     subset=None, eval_env=0, contrasts=None):
         """Create a GLS model from a formula and a DataFrame.
 
         Parameters
@@ -397,6 +415,8 @@ class GLS(LikelihoodModel):
             Rows of ``data`` to use.
         eval_env : int or patsy.EvalEnvironment
             Namespace for the formula's functions: the caller's frame by default.
+        contrasts : dict, optional
+            Codings of factors, as :func:`lmmext.gls`'s ``contrasts=``.
 
         Returns
         -------
@@ -405,7 +425,7 @@ class GLS(LikelihoodModel):
         if subset is not None:
             data = data.loc[subset]
         frame = build_frame(formula, data, [], weights, correlation, missing,
-                            eval_environment(eval_env), kind="gls")
+                            eval_environment(eval_env), kind="gls", contrasts=contrasts)
         return cls(frame)
 
     def fit(self, reml=True, start=None):
@@ -469,15 +489,18 @@ def _start_vector(start):
     return np.asarray(start, dtype=float)
 
 
-def lme(fixed, data, random, weights=None, correlation=None, method="REML",
-        missing="drop", start=None, eval_env=0):
+def lme(fixed, data=None, random=None, weights=None, correlation=None, method="REML",
+        missing="drop", start=None, eval_env=0, subset=None, contrasts=None):
     """Fit a linear mixed-effects model the way nlme's ``lme`` does.
 
     Parameters
     ----------
-    fixed : str
+    fixed : str or LMList
         Fixed-effects formula, e.g. ``"distance ~ Sex * I(age - 11)"``; evaluated with
-        patsy in the caller's namespace (``np.log(x)`` works).
+        patsy in the caller's namespace (``np.log(x)`` works).  Or an
+        :class:`~lmmext.lmlist.LMList`, as nlme's ``lme(lmList)``: its formula without
+        the grouping, its data, ``random`` by default ``"~ <same rhs>"`` per its group,
+        started at ``lis.lme_start()`` (nlme's ``lme.lmList``).
     data : pandas.DataFrame
     random : str or dict
         ``"~ 1 | g"``, ``"~ x | g"``, ``"~ 1 | a/b"`` (nested), ``"pdDiag(~ x | g)"``,
@@ -498,6 +521,16 @@ def lme(fixed, data, random, weights=None, correlation=None, method="REML",
         Starting variance parameters (unconstrained scale) or a previous fit.
     eval_env : int or patsy.EvalEnvironment
         Namespace for the formula's functions: the caller's frame by default.
+    subset : str or array_like of bool, optional
+        nlme's ``subset=``: the rows of ``data`` to use, a boolean array or Series (one
+        value per row) or a condition evaluated on ``data`` (R's ``subset = Sex ==
+        "Female"`` is ``subset='Sex == "Female"'``; ``@name`` refers to a variable).
+    contrasts : dict, optional
+        nlme's ``contrasts=``: ``{column: coding}`` for factors of the fixed effects, R's
+        names (``"contr.treatment"``, ``"contr.sum"``, ``"contr.helmert"``,
+        ``"contr.poly"``, ``"contr.SAS"``), patsy's (``"Treatment"``, ``"Sum"``,
+        ``"Helmert"``, ``"Poly"``) or a patsy contrast object.  The coefficients are R's
+        numbers with patsy's names (``C(Variety, Helmert)[H.Marvellous]``).
 
     Returns
     -------
@@ -508,18 +541,23 @@ def lme(fixed, data, random, weights=None, correlation=None, method="REML",
     gls : the model without random effects.
     MixedLM.from_formula : the statsmodels-style interface.
     """
+    if hasattr(fixed, "_lme"):               # nlme's lme(lmList): lme.lmList
+        return fixed._lme(data=data, random=random, weights=weights, correlation=correlation,
+                          method=method, missing=missing, start=start,
+                          eval_env=eval_environment(eval_env), subset=subset,
+                          contrasts=contrasts)
     reml = _method_to_reml(method)
     levels = parse_random(random)
     if not levels:
         raise ValueError("random= is required for lme(); use gls() for a model without "
                          "random effects")
     frame = build_frame(fixed, data, levels, weights, correlation, missing,
-                        eval_environment(eval_env))
+                        eval_environment(eval_env), contrasts=contrasts, subset=subset)
     return MixedLM._from_frame(frame)._fit_nlme(reml, start)
 
 
 def gls(model, data, weights=None, correlation=None, method="REML", missing="drop",
-        start=None, eval_env=0):
+        start=None, eval_env=0, subset=None, contrasts=None):
     """Fit a linear model by generalized least squares the way nlme's ``gls`` does.
 
     Parameters
@@ -540,6 +578,18 @@ def gls(model, data, weights=None, correlation=None, method="REML", missing="dro
         Starting parameters (unconstrained scale) or a previous fit.
     eval_env : int or patsy.EvalEnvironment
         Namespace for the formula's functions: the caller's frame by default.
+    subset : str or array_like of bool, optional
+        nlme's ``subset=``: the rows of ``data`` to use, a boolean array or Series (one
+        value per row) or a condition evaluated on ``data`` (R's ``subset = Sex ==
+        "Female"`` is ``subset='Sex == "Female"'``; ``@name`` refers to a variable).
+    contrasts : dict, optional
+        nlme's ``contrasts=``: ``{column: coding}`` for factors of the fixed effects, R's
+        names (``"contr.treatment"``, ``"contr.sum"``, ``"contr.helmert"``,
+        ``"contr.poly"``, ``"contr.SAS"``), patsy's (``"Treatment"``, ``"Sum"``,
+        ``"Helmert"``, ``"Poly"``) or a patsy contrast object.  The coefficients are R's
+        numbers with patsy's names (``C(Variety, Helmert)[H.Marvellous]``).  nlme's
+        ``gls`` has no ``contrasts=``; R sets ``contrasts(d$f) <- "contr.sum"`` on the
+        data instead.
 
     Returns
     -------
@@ -551,5 +601,6 @@ def gls(model, data, weights=None, correlation=None, method="REML", missing="dro
     """
     reml = _method_to_reml(method)
     frame = build_frame(model, data, [], weights, correlation, missing,
-                        eval_environment(eval_env), kind="gls")
+                        eval_environment(eval_env), kind="gls", contrasts=contrasts,
+                        subset=subset)
     return GLS(frame)._fit_nlme(reml, start)

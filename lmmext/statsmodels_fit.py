@@ -70,6 +70,7 @@ def random_design(model, diagonal=False):
             Zj[r, :m.shape[1]] = m
         columns.append(Zj)
         blocks.append(PdIdent(width))
+        blocks[-1].label = name                  # nlme's intervals: sd(<component>)
         names += [f"{name}[{k}]" for k in range(width)]
     pd = blocks[0] if len(blocks) == 1 else PdBlocked(blocks)
     return np.column_stack(columns), names, pd

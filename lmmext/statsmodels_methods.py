@@ -94,7 +94,7 @@ class StructuredDistribution:
         y = np.zeros(len(self.sd))
         for lev, L in zip(self.levels, self.factors):
             u = rng.normal(size=(lev.n_groups, lev.q)) @ L.T
-            y += np.einsum("nq,nq->n", lev.Z, u[lev.codes])
+            y += lev.row_effects(u)
         e = rng.normal(size=len(self.sd))
         for rows, chol in self.blocks:
             e[rows] = chol @ e[rows]

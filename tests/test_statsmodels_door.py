@@ -553,8 +553,12 @@ def test_crossed_variance_components_with_a_variance_function(crossed):
     assert res.random_effects_cov["g0"].shape == (6, 6)
     prof = res.profile_re("v1", "vc", num_low=1, dist_low=0.2, num_high=1, dist_high=0.2)
     assert prof[1, 1] == pytest.approx(res.llf, abs=1e-8) and np.all(prof[[0, 2], 1] < res.llf)
-    with pytest.raises(NotImplementedError, match="blocked"):
-        res.nlme.intervals()
+    # nlme's intervals of the blocked covariance: one sd per variance component
+    iv = res.nlme.intervals().re["g"]
+    assert list(iv.index) == ["sd(z0)", "sd(z1)", "cor(z0,z1)", "sd(v0)", "sd(v1)"]
+    np.testing.assert_allclose(iv["est."].iloc[[0, 1, 3, 4]] ** 2, np.array(v)[[0, 1, 2, 4]],
+                               rtol=2e-4)
+    assert np.all(iv["lower"] < iv["est."]) and np.all(iv["est."] < iv["upper"])
 
 
 @pytest.mark.parametrize("ddf", ["containment", "satterthwaite", "kenward-roger"])

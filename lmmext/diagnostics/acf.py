@@ -60,7 +60,8 @@ def ACF(res, maxLag=None, resType="pearson", form=None, data=None):
         one series.  lme fits use their innermost random-effects groups.
     data : DataFrame, optional
         The data the model was fitted to, when ``form`` names a column the model does
-        not use.
+        not use.  Not needed for fits of ``lme()``, ``gls()`` and the formula doors,
+        which keep their data as nlme does (``fit.frame.source``).
 
     Returns
     -------
@@ -80,7 +81,8 @@ def ACF(res, maxLag=None, resType="pearson", form=None, data=None):
         if codes is None and form is not None:
             parsed = parse_struct_form(form, "ACF form")
             if parsed.grouping:
-                codes = codes_of_columns(model_data(res, data), parsed.grouping, "ACF form")
+                codes = codes_of_columns(_rows(res, data, parsed.grouping), parsed.grouping,
+                                         "ACF form")
         if codes is None:
             codes = np.zeros(frame.N, dtype=np.int64)
     order = np.argsort(codes, kind="stable")
@@ -98,3 +100,14 @@ def ACF(res, maxLag=None, resType="pearson", form=None, data=None):
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = cross / n_pairs
     return ACFResult({"lag": np.arange(maxLag + 1), "ACF": cov / cov[0], "n_pairs": n_pairs})
+
+
+def _rows(res, data, names):
+    """The fit's rows with the columns ``names``: ``data`` when given, else the model
+    frame, else the data the fit kept (nlme's ``getData(fit)``)."""
+    frame = res.frame
+    source = getattr(frame, "source", None)
+    if data is not None or source is None or all(n in frame.data.columns for n in names):
+        return model_data(res, data)
+    rows = source.iloc[frame.source_rows]
+    return rows.set_axis(frame.index, axis=0)

@@ -57,6 +57,24 @@ def _blups_and_fitted(engine, ev):
     return blups, engine.fitted_inner(ev, blups)
 
 
+def _distinct_blocks(lev, L):
+    """``(names, factor)`` of each distinct block of a level's covariance: a repeated or
+    multiple-of-identity block once (its first level, named by its term), so a crossed
+    factor with thousands of levels is judged once."""
+    pd_mat = lev.pd
+    blocks = getattr(pd_mat, "blocks", [pd_mat])
+    c0 = 0
+    for b in blocks:
+        k = b.inner.q if hasattr(b, "inner") else (1 if b.name == "pdIdent" else b.q)
+        names = list(lev.z_names[c0:c0 + k])
+        if k < b.q and b.label is not None:
+            # a crossed term's columns are "factor[level]:effect": name the effect once
+            names = [b.label] if k == 1 else [f"{n.split(']:', 1)[-1]} ({b.label})"
+                                              for n in names]
+        yield names, L[c0:c0 + k, c0:c0 + k]
+        c0 += b.q
+
+
 def fit_frame(frame, reml=True, start=None, maxiter_outer=50, tol_outer=1e-6):
     """Maximize the (RE)ML criterion of ``frame``; returns a :class:`FitState`."""
     engine = ProfiledLikelihood(frame.y, frame.X, frame.levels, frame.varfunc,
@@ -117,17 +135,19 @@ def _warn_fit(state):
     # judged on the engine's centred and scaled design: a zero variance or a correlation
     # of +/-1 there is a boundary; in the user's design a far-off origin alone makes the
     # intercept-slope correlation approach +/-1
-    for lev, L in zip(engine.levels, state.evaluation.factors):
-        D = L @ L.T
-        sd = np.sqrt(np.diag(D))
-        for name, s in zip(lev.z_names, sd):
-            if s <= 0 or np.log(s) < _BOUNDARY_LOG_SD:
-                warnings.warn(f"random-effects SD of {name!r} at level {lev.name!r} is on "
-                              f"the boundary (relative SD {s:.3g}); the variance estimate "
-                              "is zero for practical purposes", ConvergenceWarning, stacklevel=4)
-        if lev.q > 1 and np.all(sd > 0):
-            C = D / np.outer(sd, sd)
-            off = np.abs(C[np.triu_indices(lev.q, 1)])
-            if np.any(off > 1 - 1e-6):
-                warnings.warn(f"a random-effects correlation at level {lev.name!r} is at "
-                              "+/-1 (boundary)", ConvergenceWarning, stacklevel=4)
+    for lev, L_level in zip(engine.levels, state.evaluation.factors):
+        for names, L in _distinct_blocks(lev, L_level):
+            D = L @ L.T
+            sd = np.sqrt(np.diag(D))
+            for name, s in zip(names, sd):
+                if s <= 0 or np.log(s) < _BOUNDARY_LOG_SD:
+                    warnings.warn(f"random-effects SD of {name!r} at level {lev.name!r} is on "
+                                  f"the boundary (relative SD {s:.3g}); the variance estimate "
+                                  "is zero for practical purposes", ConvergenceWarning,
+                                  stacklevel=4)
+            if len(names) > 1 and np.all(sd > 0):
+                C = D / np.outer(sd, sd)
+                off = np.abs(C[np.triu_indices(len(names), 1)])
+                if np.any(off > 1 - 1e-6):
+                    warnings.warn(f"a random-effects correlation at level {lev.name!r} is at "
+                                  "+/-1 (boundary)", ConvergenceWarning, stacklevel=4)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..structures.random_effects import PdMat, pd_class_named
 
@@ -46,7 +47,10 @@ class Level:
 
     def __post_init__(self):
         self.codes = np.asarray(self.codes, dtype=np.int64)
-        self.Z = np.asarray(self.Z, dtype=float).reshape(len(self.codes), -1)
+        if sp.issparse(self.Z):               # crossed effects of one group (sparse_group)
+            self.Z = sp.csr_matrix(self.Z, dtype=float)
+        else:
+            self.Z = np.asarray(self.Z, dtype=float).reshape(len(self.codes), -1)
         starts = np.flatnonzero(np.r_[True, np.diff(self.codes) != 0])
         self.first_row = starts
         if self.pd is None:
@@ -83,7 +87,15 @@ class Level:
 
     def start(self):
         """nlme's starting value: relative precision ``diag(0.375^2 sum z^2 / m)``."""
-        return self.pd.start((self.Z ** 2).sum(axis=0) / self.n_groups)
+        sq = self.Z.multiply(self.Z) if sp.issparse(self.Z) else self.Z ** 2
+        return self.pd.start(np.asarray(sq.sum(axis=0)).ravel() / self.n_groups)
+
+    def row_effects(self, b):
+        """Every row's ``z_i' b_g(i)`` for the random effects ``b`` (n_groups, q)."""
+        if sp.issparse(self.Z):
+            return np.asarray(self.Z @ b[0]).ravel() if self.n_groups == 1 else np.asarray(
+                self.Z.multiply(b[self.codes]).sum(axis=1)).ravel()
+        return np.einsum("nq,nq->n", self.Z, b[self.codes])
 
 
 def design_transform(level):

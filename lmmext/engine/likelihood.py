@@ -30,10 +30,12 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import cho_solve, solve_triangular
 
 from .gradient import UnitAlgebra, dense_is_worthwhile
 from .levels import design_transform
+from .sparse_group import SparseGroup
 from .linalg import (LOG2PI, batched_crossprod, fixed_effects_transform, size_plan,
                      sum_runs, tri_inverse)
 
@@ -112,7 +114,9 @@ class ProfiledLikelihood:
         self.X = X
         self.xT = fixed_effects_transform(X)
         self.logdet_T = float(np.log(np.abs(np.diag(self.xT))).sum())
-        Zs = [lev.Z for lev in self.levels]
+        # one group of crossed effects with a sparse design: its own elimination
+        sparse = len(self.levels) == 1 and sp.issparse(self.levels[0].Z)
+        Zs = [] if sparse else [lev.Z for lev in self.levels]
         # row-major: every pass over the data (whitening, cross-products per group,
         # scores) works on whole rows
         # the engine's response is y less its least-squares fit on X: the criterion is
@@ -121,8 +125,13 @@ class ProfiledLikelihood:
         self.b0 = np.linalg.lstsq(X, self.y, rcond=None)[0] if X.shape[1] else np.zeros(0)
         self.A = np.ascontiguousarray(np.column_stack(Zs + [X @ self.xT,
                                                             self.y - X @ self.b0]))
-        offs = np.cumsum([0] + [lev.q for lev in self.levels])
+        offs = np.cumsum([0] + [0 if sparse else lev.q for lev in self.levels])
         self.z_offsets = offs
+        self.sparse = (SparseGroup(self.levels[0].Z, self.levels[0].pd, self.A)
+                       if sparse else None)
+        if sparse and corstruct is not None:
+            raise NotImplementedError("a correlation structure with crossed random effects "
+                                      "on a sparse design")
         if self.levels:
             inner = self.levels[-1]
             self._plan = size_plan(inner.codes, inner.n_groups)
@@ -224,7 +233,7 @@ class ProfiledLikelihood:
         if not hasattr(self, "_cells_store"):
             vf = self.varfunc
             strata = (vf.stratum_codes if vf is not None and vf.n_params and
-                      self.corstruct is None else None)
+                      self.corstruct is None and self.sparse is None else None)
             self._cells_store = None if strata is None else _Cells(
                 self.A, self.levels[-1].codes if self.levels else np.zeros(self.N, int),
                 np.asarray(strata, dtype=np.int64))
@@ -234,10 +243,17 @@ class ProfiledLikelihood:
         re_theta, theta_cor, theta_var = self.split(theta)
         S, log_w, logdet_C = self._crossproducts(theta_cor, theta_var)
         p = self.p
-        factors = [lev.factor(t) for lev, t in zip(self.levels, re_theta)]
         store = []
         logdet_M = 0.0
-        if self.levels:
+        if self.sparse is not None:
+            self.sparse.set_weights(log_w)
+            logdet_M, BMB, X = self.sparse.eliminate(re_theta[0])
+            S = S[0] - BMB
+            factors = [self.levels[0].factor(re_theta[0])] if keep else []
+            store = [(None, X)]
+        else:
+            factors = [lev.factor(t) for lev, t in zip(self.levels, re_theta)]
+        if self.levels and self.sparse is None:
             for k in range(len(self.levels) - 1, -1, -1):
                 lo, hi = self.z_offsets[k], self.z_offsets[k + 1]
                 L = factors[k]
@@ -281,6 +297,10 @@ class ProfiledLikelihood:
         sum_log_w = float(log_w.sum()) if log_w is not None else 0.0
         ll = (-0.5 * self.Nr * (LOG2PI + 1.0 + np.log(sigma2)) + sum_log_w
               - 0.5 * logdet_C - 0.5 * logdet_M - (0.5 * logdet_X if self.reml else 0.0))
+        if gradient and self.sparse is not None:
+            Hinv = cho_solve((R, True), np.eye(p))
+            return ll, self.sparse.re_score(re_theta[0], store[0][1], Hinv, beta_s, sigma2,
+                                            self.reml)
         if gradient:
             elim = (re_theta[0], factors[0], *last) if self.levels else None
             return ll, self._elimination_score(elim, theta_cor, theta_var, log_w, R,
@@ -301,7 +321,9 @@ class ProfiledLikelihood:
         bidiagonal map (AR(1), CAR(1), ARMA(1, 0) with monotone positions)."""
         if not hasattr(self, "_schur"):
             cs = self.corstruct
-            if len(self.levels) > 1 or (cs is not None and not cs.is_banded):
+            if self.sparse is not None:
+                self._schur = False
+            elif len(self.levels) > 1 or (cs is not None and not cs.is_banded):
                 self._schur = False
             elif cs is None or not self.levels or self.levels[0].q == 1:
                 self._schur = True
@@ -458,13 +480,15 @@ class ProfiledLikelihood:
         units are too large for it to pay (then gradients are finite differences)."""
         if not hasattr(self, "_analytic"):
             smooth = self.corstruct is None or self.corstruct.differentiable
-            self._analytic = (UnitAlgebra(self) if smooth and dense_is_worthwhile(self)
-                              else None)
+            self._analytic = (UnitAlgebra(self) if smooth and self.sparse is None
+                              and dense_is_worthwhile(self) else None)
         return self._analytic
 
     def value_and_gradient(self, theta):
         """``(loglik, d loglik / d theta)``: from the elimination itself where
         :attr:`schur_gradient`, else by :mod:`lmmext.engine.gradient`."""
+        if self.sparse is not None:
+            return self._sparse_value_and_gradient(theta)
         if self.schur_gradient:
             return self.evaluate(theta, gradient=True)
         with np.errstate(divide="raise", invalid="raise", over="raise"):
@@ -473,7 +497,24 @@ class ProfiledLikelihood:
     @property
     def has_gradient(self):
         """Whether :meth:`value_and_gradient` is available (else finite differences)."""
+        if self.sparse is not None:
+            return self.sparse.has_score
         return self.schur_gradient or self.analytic is not None
+
+    def _sparse_value_and_gradient(self, theta):
+        """Crossed effects on a sparse design: the random effects' score analytically
+        (:meth:`SparseGroup.re_score`), the variance function's by central differences."""
+        theta = np.asarray(theta, dtype=float)
+        ll, g_re = self.evaluate(theta, gradient=True)
+        n_re = g_re.size
+        grad = np.zeros(theta.size)
+        grad[:n_re] = g_re
+        for i in range(n_re, theta.size):
+            h = 1e-5 * max(1.0, abs(theta[i]))
+            e = np.zeros_like(theta)
+            e[i] = h
+            grad[i] = (self.evaluate(theta + e) - self.evaluate(theta - e)) / (2 * h)
+        return ll, grad
 
     def _engine_beta(self, beta):
         """The user's fixed effects on the engine's design and response."""
@@ -513,6 +554,9 @@ class ProfiledLikelihood:
         out = []
         p = self.p
         beta_s = self._engine_beta(ev.beta)
+        if self.sparse is not None:
+            re_theta = self.levels[0].unfactor(ev.factors[0])
+            return [self.sparse.blups(re_theta, ev.level_store[0][1], beta_s)]
         for k, lev in enumerate(self.levels):
             S, chol = ev.level_store[k]
             lo, hi = self.z_offsets[k], self.z_offsets[k + 1]
@@ -533,5 +577,5 @@ class ProfiledLikelihood:
     def fitted_inner(self, ev, blups):
         mu = self.X @ ev.beta
         for lev, b in zip(self.user_levels, blups):
-            mu = mu + np.einsum("nq,nq->n", lev.Z, b[lev.codes])
+            mu = mu + lev.row_effects(b)
         return mu

@@ -37,44 +37,21 @@ class ApVar:
 
 
 def _level_natural(lev, L, sigma):
-    """A level's natural parameters from its relative factor ``L`` (D~ = L L')."""
-    D = (L @ L.T) * sigma ** 2
-    sd = np.sqrt(np.diag(D))
-    if lev.pd_class == "pdIdent":
-        return np.log(sd[:1])
-    if lev.pd_class == "pdDiag":
-        return np.log(sd)
-    C = D / np.outer(sd, sd)
-    r = np.array([C[i, j] for i in range(lev.q) for j in range(i + 1, lev.q)])
-    return np.concatenate([np.log(sd), np.log((1 + r) / (1 - r))])
+    """A level's natural parameters from its relative factor ``L`` (D~ = L L'), by its
+    covariance class (:mod:`lmmext.structures.random_effects`)."""
+    return lev.pd.natural((L @ L.T) * sigma ** 2)
 
 
 def _level_theta(eng, k, nat, sigma):
     """Engine parameters of level ``k`` from its natural parameters and sigma."""
-    lev = eng.levels[k]
-    q = lev.q
-    if lev.pd_class == "pdIdent":
-        return np.array([nat[0] - np.log(sigma)])
-    if lev.pd_class == "pdDiag":
-        return nat - np.log(sigma)
-    sd = np.exp(nat[:q])
-    r = np.tanh(nat[q:] / 2.0)
-    C = np.eye(q)
-    C[np.triu_indices(q, 1)] = r                  # row by row, as _level_natural
-    C = np.triu(C) + np.triu(C, 1).T
-    Dt = C * np.outer(sd, sd) / sigma ** 2
-    return eng.theta_from_user_cov(k, Dt)
+    return eng.theta_from_user_cov(k, eng.levels[k].pd.from_natural(nat) / sigma ** 2)
 
 
 def level_names(lev):
-    """nlme's labels: sd((Intercept)), sd(age), cor((Intercept),age)."""
+    """nlme's labels: sd((Intercept)), sd(age), cor((Intercept),age); a pdIdent's
+    sd(<formula>), a pdCompSymm's std. dev and corr."""
     z = ["(Intercept)" if n == "Intercept" else n for n in lev.z_names]
-    if lev.pd_class == "pdIdent":
-        return [f"sd({z[0]})" if lev.q == 1 else "sd"]
-    names = [f"sd({n})" for n in z]
-    if lev.pd_class == "pdSymm":
-        names += [f"cor({z[i]},{z[j]})" for i in range(lev.q) for j in range(i + 1, lev.q)]
-    return names
+    return lev.pd.natural_names(z)
 
 
 SINGULAR_RATIO = 1e-6
@@ -86,13 +63,6 @@ class NaturalParameters:
 
     def __init__(self, state):
         eng, ev = state.engine, state.evaluation
-        blocked = [lev.name for lev in eng.levels
-                   if lev.pd_class not in ("pdSymm", "pdDiag", "pdIdent")]
-        if blocked:
-            raise NotImplementedError(
-                f"nlme's apVar (intervals, Satterthwaite DFs) of a blocked random-effects "
-                f"covariance (statsmodels' variance components) at {blocked} is not "
-                "available yet")
         self.engine = eng
         sigma = np.sqrt(ev.sigma2)
         re_theta, self._th_cor, self._th_var = eng.split(state.theta)
@@ -176,9 +146,7 @@ def approximate_covariance(state, params=None, drop_boundary=False):
         log_sigma = params.estimate[-1]
         for kind, obj, sl in params.blocks:
             if kind == "re":
-                lev = state.engine.levels[obj]
-                q = lev.q if lev.pd_class != "pdIdent" else 1
-                idx = np.arange(sl.start, sl.start + q)
+                idx = np.arange(sl.start, sl.stop)[state.engine.levels[obj].pd.natural_log_sd]
                 keep[idx] = params.estimate[idx] - log_sigma > np.log(1e-4)
     Hk = H[np.ix_(keep, keep)]
     # the extrapolated finite-difference Hessian is accurate to ~1e-6 relative: a smaller

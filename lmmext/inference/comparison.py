@@ -10,13 +10,18 @@ from scipy import stats
 __all__ = ["compare_models"]
 
 
-def compare_models(*fits, names=None):
+def compare_models(*fits, names=None, test=True):
     """nlme's ``anova(fit1, fit2, ...)``: df, AIC, BIC, logLik and likelihood-ratio
     tests between consecutive models whose df differ.
+
+    As nlme, the columns ``Test``, ``L.Ratio`` and ``p-value`` are left out with
+    ``test=False`` or when all models have the same df.
 
     Raises ValueError for fits to different numbers of observations or responses, or
     by different methods; warns (as nlme) when REML fits differ in their fixed effects.
     """
+    if not isinstance(test, (bool, np.bool_)):
+        raise ValueError(f"anova: test must be True or False, got {test!r}")
     if len(fits) < 2:
         raise ValueError("anova() compares two or more fitted models")
     for f in fits:
@@ -48,4 +53,7 @@ def compare_models(*fits, names=None):
             row.update({"Test": f"{i} vs {i + 1}", "L.Ratio": lr,
                         "p-value": stats.chi2.sf(lr, abs(f.df_modelwc - prev.df_modelwc))})
         rows.append(row)
-    return pd.DataFrame(rows, index=names)
+    out = pd.DataFrame(rows, index=names)
+    if not test or out["df"].nunique() == 1:
+        out = out.drop(columns=["Test", "L.Ratio", "p-value"])
+    return out

@@ -27,8 +27,9 @@ class Intervals:
     ----------
     level : float
         The confidence level.
-    fixed : pandas.DataFrame
-        Fixed effects: columns ``lower``, ``est.``, ``upper``.
+    fixed : pandas.DataFrame or None
+        Fixed effects: columns ``lower``, ``est.``, ``upper`` (None with
+        ``which="var-cov"``, which neither computes nor prints them, as nlme).
     re : dict of pandas.DataFrame
         Random-effect SDs and correlations per grouping level, same columns.
     corStruct, varStruct : pandas.DataFrame or None
@@ -47,7 +48,7 @@ class Intervals:
     """
 
     level: float
-    fixed: pd.DataFrame
+    fixed: pd.DataFrame | None
     re: dict = field(default_factory=dict)
     corStruct: pd.DataFrame | None = None
     varStruct: pd.DataFrame | None = None
@@ -55,8 +56,9 @@ class Intervals:
     is_gls: bool = False
 
     def __str__(self):
-        out = [f"Approximate {self.level:.0%} confidence intervals", "", " Fixed effects:",
-               _fmt(self.fixed)]
+        out = [f"Approximate {self.level:.0%} confidence intervals"]
+        if self.fixed is not None:
+            out += ["", " Fixed effects:", _fmt(self.fixed)]
         if self.re:
             out += ["", " Random Effects:"]
             for lev, df in self.re.items():
@@ -101,7 +103,7 @@ def intervals(res, level=0.95, which="all", method="wald"):
     est = res.fe_params
     se = np.sqrt(np.diag(res._vcov_nlme))           # nlme: vcov, not the ML-adjusted one
     tq = stats.t.ppf((1 + level) / 2, res.df_resid_fe.to_numpy())
-    fixed = _tab(est - tq * se, est, est + tq * se, est.index)
+    fixed = _tab(est - tq * se, est, est + tq * se, est.index) if which != "var-cov" else None
     out = Intervals(level, fixed, is_gls=res._is_gls)
     if which == "fixed":
         return out
@@ -115,6 +117,10 @@ def intervals(res, level=0.95, which="all", method="wald"):
         return out
     ap = approximate_covariance(state)
     if ap.cov is None:
+        if which == "var-cov":
+            raise ValueError("cannot get confidence intervals on var-cov components: "
+                             "Non-positive definite approximate variance-covariance; "
+                             "consider which='fixed'")
         warnings.warn("Non-positive definite approximate variance-covariance: intervals "
                       "are given for the fixed effects only", UserWarning, stacklevel=3)
         return out
@@ -124,9 +130,7 @@ def intervals(res, level=0.95, which="all", method="wald"):
         trio = [lo[sl], ap.estimate[sl], hi[sl]]
         if kind == "re":
             lev = eng.levels[obj]
-            q = lev.q if lev.pd_class != "pdIdent" else 1
-            nat = [np.concatenate([np.exp(v[:q]), np.tanh(v[q:] / 2)]) for v in trio]
-            out.re[lev.name] = _tab(*nat, level_names(lev))
+            out.re[lev.name] = _tab(*(lev.pd.report(v) for v in trio), level_names(lev))
         elif kind == "cor":
             nat = [obj.apvar_report(v) for v in trio]
             out.corStruct = _tab(*(n.to_numpy() for n in nat), nat[1].index)
@@ -149,9 +153,10 @@ def _satterthwaite_varcomp(ap, eng, level):
     for kind, obj, sl in ap.blocks:
         if kind == "re":
             lev = eng.levels[obj]
-            q = lev.q if lev.pd_class != "pdIdent" else 1
-            for i, name in enumerate(level_names(lev)[:q]):
-                rows[f"{lev.name}: var{name[2:]}"] = sl.start + i
+            log_sd = lev.pd.natural_log_sd
+            for i, name in zip(np.flatnonzero(log_sd), np.asarray(level_names(lev))[log_sd]):
+                label = f"var{name[2:]}" if name.startswith("sd(") else "var"
+                rows[f"{lev.name}: {label}"] = sl.start + i
         elif kind == "sigma":
             rows["Residual"] = sl.start
     out = []

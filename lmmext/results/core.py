@@ -155,11 +155,14 @@ class ResultsCore(FixedEffectTests, SummaryText):
         Pearson residuals without a correlation structure).  Computed on the sorted data, so
         they are right whatever the row order (nlme 3.1-162 scrambles them on unsorted data).
         """
-        r = self._pearson_engine()
+        return self._caller(self._normalized_engine(), "resid_normalized")
+
+    def _normalized_engine(self, level=None):
+        r = self._pearson_engine(level)
         cs = self.frame.corstruct
         if cs is not None:
             r, _ = cs.whiten(self._theta_cor, r)
-        return self._caller(r, "resid_normalized")
+        return r
 
     def residuals(self, type="response", level=None):
         """Residuals of a given type and level, as nlme's ``resid(fit, type=, level=)``.
@@ -170,8 +173,9 @@ class ResultsCore(FixedEffectTests, SummaryText):
             Or nlme's abbreviations ``"r"``, ``"p"``, ``"n"``.
         level : int, optional
             Grouping level of the fitted values subtracted (0: population; default the
-            innermost).  Normalized residuals exist at the innermost level only.  For
-            Pearson residuals the divisor is ``sigma / w_j`` at every level, as in nlme.
+            innermost).  For Pearson residuals the divisor is ``sigma / w_j`` at every
+            level; normalized residuals decorrelate that level's Pearson residuals by the
+            correlation structure, as in nlme.
 
         Returns
         -------
@@ -184,9 +188,7 @@ class ResultsCore(FixedEffectTests, SummaryText):
         if type in ("pearson", "p"):
             return self._caller(self._pearson_engine(level), "resid_pearson")
         if type in ("normalized", "n"):
-            if level is not None and level != self._max_level:
-                raise ValueError("normalized residuals are defined at the innermost level")
-            return self.resid_normalized
+            return self._caller(self._normalized_engine(level), "resid_normalized")
         raise ValueError(f"unknown residual type {type!r}: use 'response', 'pearson' "
                          "or 'normalized'")
 

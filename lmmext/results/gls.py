@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from .core import ResultsCore
+from .varcov import gls_var_cov
 
 __all__ = ["GLSResults"]
 
@@ -75,6 +76,46 @@ class GLSResults(ResultsCore):
         X = self._design(data)
         return pd.Series(X.to_numpy() @ self.fe_params.to_numpy(), index=data.index,
                          name="predicted")
+
+    def coef(self):
+        """The coefficients, as nlme's ``coef(fit)`` of a gls fit (``fe_params``).
+
+        Returns
+        -------
+        pandas.Series
+        """
+        return self.fe_params.rename("coef")
+
+    def getVarCov(self, individual=1, type="marginal"):
+        """nlme's ``getVarCov(fit, individual)``: the marginal covariance of one group.
+
+        ``sigma^2 W_i^-1 C_i W_i^-1`` of one group of the correlation structure, with the
+        variance function's weights, rows in the data's order within the group.
+
+        Parameters
+        ----------
+        individual : str or int
+            The group's label, or its 1-based position among the correlation groups in
+            level order (nlme's default 1: the first level).
+        type : {"marginal"}
+            The only covariance of a gls fit.
+
+        Returns
+        -------
+        VarCovMatrix
+            A DataFrame with rows and columns ``1..n_i`` that prints as nlme's
+            ``print.VarCov``.
+
+        Raises
+        ------
+        NotImplementedError
+            No correlation structure, or one without a grouping factor (as nlme).
+        ValueError
+            An individual not in the fit.
+        """
+        return gls_var_cov(self, individual, type)
+
+    get_var_cov = getVarCov
 
     def _summary_text(self, ddf="containment"):
         lines = self._header(f"Generalized least squares fit by {self.method}")

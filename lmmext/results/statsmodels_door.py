@@ -29,6 +29,7 @@ from ..engine.likelihood import ProfiledLikelihood
 from ..inference.profile import profile_parameter
 from ..inference.statsmodels_layout import StatsmodelsLayout
 from .fixed_effects import check_ddf
+from .varcov import door_var_cov
 
 __all__ = ["StructuredMixedLMResults", "StructuredGLSResults"]
 
@@ -58,6 +59,20 @@ class _DoorResults:
         nat = pd.concat([self.correlation_params, self.variance_params])
         if len(nat):
             smry.add_df(nat.to_frame("nlme scale").map(lambda v: f"{v:.4g}"), align="r")
+
+    def getVarCov(self, individuals=None, type=None, individual=None):
+        """nlme's ``getVarCov`` of this fit, computed by ``res.nlme`` (see
+        :meth:`LMEResults.getVarCov <lmmext.results.LMEResults.getVarCov>`,
+        :meth:`GLSResults.getVarCov <lmmext.results.GLSResults.getVarCov>`).
+
+        ``MixedLM``: ``individuals`` are group labels as ``random_effects`` keys them
+        (default the first group of the data), and the returned dict has those keys;
+        ``type`` defaults to ``"random.effects"``.  ``GLS``: ``individual`` as nlme's
+        gls (a correlation group's label or 1-based position).
+        """
+        return door_var_cov(self, individuals, type, individual)
+
+    get_var_cov = getVarCov
 
     def predict(self, exog=None, transform=True, *args, **kwargs):
         """Fixed-effects predictions ``X beta``: ``exog`` a DataFrame with the formula's

@@ -317,3 +317,46 @@ case <- function(id, title, dataset, r_call, py, check = NULL, notes = NULL,
   list(id = id, title = title, dataset = dataset, r_call = r_call, py = py, check = check,
        notes = notes, name_map = name_map, anova = anova, gd = gd)
 }
+
+## shortest of %.15g / %.16g / %.17g that round-trips exactly (as export_data.R writes)
+fmt_num_exact <- function(x) {
+  out <- sprintf("%.15g", x)
+  for (d in 16:17) {
+    bad <- !is.na(x) & as.numeric(out) != x
+    if (!any(bad)) break
+    out[bad] <- sprintf(paste0("%.", d, "g"), x[bad])
+  }
+  out[is.na(x)] <- NA
+  out
+}
+
+## write a data set not exported by export_data.R (in R's row order) to data/<name>.csv
+## and add only its factor levels to levels.json (re-read right before writing)
+write_dataset <- function(name, d) {
+  d <- as.data.frame(d)
+  for (a in c("formula", "labels", "units", "outer", "inner", "FUN", "order.groups"))
+    attr(d, a) <- NULL
+  class(d) <- "data.frame"
+  rownames(d) <- NULL
+  out <- d
+  lv <- list()
+  isf <- vapply(d, is.factor, logical(1))
+  for (j in seq_along(d)) {
+    if (isf[j]) {
+      lv[[names(d)[j]]] <- list(ordered = is.ordered(d[[j]]), levels = I(levels(d[[j]])))
+      out[[j]] <- as.character(d[[j]])
+    } else out[[j]] <- fmt_num_exact(as.numeric(d[[j]]))
+  }
+  write.csv(out, file.path(DATADIR, paste0(name, ".csv")), row.names = FALSE,
+            quote = which(isf), na = "NA")
+  file <- file.path(DATADIR, "levels.json")
+  all <- fromJSON(file, simplifyVector = FALSE)
+  # levels back to character vectors, so every entry keeps export_data.R's layout
+  all <- lapply(all, function(ds) lapply(ds, function(col)
+    list(ordered = col$ordered, levels = I(as.character(unlist(col$levels))))))
+  all[[name]] <- lv
+  write_json(all, file, auto_unbox = TRUE, pretty = TRUE)
+  back <- load_ds(name)
+  if (!(identical(dim(back), dim(d)) && all(mapply(identical, d, back))))
+    stop(name, ": the CSV does not read back identically")
+}

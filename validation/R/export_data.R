@@ -27,17 +27,9 @@ RDIR <- get_script_dir()
 DATADIR <- normalizePath(file.path(RDIR, "..", "data"), mustWork = FALSE)
 dir.create(DATADIR, showWarnings = FALSE, recursive = TRUE)
 
-## shortest of %.15g / %.16g / %.17g that round-trips exactly
-fmt_num <- function(x) {
-  out <- sprintf("%.15g", x)
-  for (d in 16:17) {
-    bad <- !is.na(x) & as.numeric(out) != x
-    if (!any(bad)) break
-    out[bad] <- sprintf(paste0("%.", d, "g"), x[bad])
-  }
-  out[is.na(x)] <- NA
-  out
-}
+## shortest of %.15g / %.16g / %.17g that round-trips exactly (common.R)
+source(file.path(RDIR, "common.R"))
+fmt_num <- fmt_num_exact
 
 levels_all <- list()
 

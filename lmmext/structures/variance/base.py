@@ -89,7 +89,8 @@ class VarFunc(ApVarScale):
     form : str
         nlme one-sided formula ``"~ v"``, ``"~ v | s"`` or ``"~ 1 | s"``.
     fixed : bool, float or dict, optional
-        Parameters to hold; the meaning depends on the subclass, as in nlme.
+        Parameters to hold; the meaning depends on the subclass, as in nlme.  A dict may
+        name a subset of the parameters (``{"const": 1}``) or of the strata.
     """
 
     uses_fitted = False
@@ -187,6 +188,19 @@ class VarFunc(ApVarScale):
         full = self._full(self.start() if theta is None else theta)
         return pd.Series(self._natural(full), index=list(self._names), dtype=float)
 
+    def fixed_params(self):
+        """The parameters held by ``fixed=`` (or ``fixed=True``), on nlme's reported scale.
+
+        Returns
+        -------
+        pandas.Series
+            Empty when every parameter is estimated.
+        """
+        self._check_init()
+        held = ~self._free
+        return pd.Series(self._natural(self._all)[held],
+                         index=[n for n, h in zip(self._names, held) if h], dtype=float)
+
     def set_fitted(self, mu):  # pragma: no cover - only covariate functions use it
         """Supply the current fitted values (for covariates ``"~ fitted"``).
 
@@ -221,7 +235,13 @@ class VarFunc(ApVarScale):
         -------
         str
         """
-        return f"{type(self).__name__}(form={self.form.text!r})"
+        text = f"{type(self).__name__}(form={self.form.text!r}"
+        fixed = getattr(self, "fixed", None)
+        if fixed is True:
+            text += f", value={self.value!r}, fixed=True"
+        elif fixed is not None and fixed is not False:
+            text += f", fixed={fixed!r}"
+        return text + ")"
 
     def __repr__(self):
         return self.describe()

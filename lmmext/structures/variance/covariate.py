@@ -17,8 +17,17 @@ class _CovariateVarFunc(VarFunc):
     with one parameter set per stratum (``form = "~ v | s"``).
 
     Subclasses define ``_pnames`` (names of the parameters of one stratum),
-    ``_defaults`` (their unconstrained defaults), ``_to_unc``/``_to_nat`` and
+    ``_defaults`` (their unconstrained defaults), ``_to_unc_one``/``_to_nat`` and
     ``_log_sd_of(v, params)`` where ``params`` has one row per observation.
+
+    ``value=`` and ``fixed=`` take the same forms (nlme's ``value``/``fixed``, named
+    vectors and lists becoming dicts): a number (every parameter of a one-parameter
+    function; ``const`` of :class:`VarConstPower`, as nlme names an unnamed single value),
+    a sequence with one number per parameter, a dict by parameter name
+    (``{"power": 0.5}``, ``{"const": 1}``; a subset of the parameters) whose values are
+    numbers or dicts by stratum (``{"const": {"F": 1}}``), or a dict by stratum whose
+    values are numbers, sequences or dicts by parameter name.  Parameters a ``fixed=``
+    names are held at its values; the others are estimated.
     """
 
     _pnames = ("power",)
@@ -43,7 +52,8 @@ class _CovariateVarFunc(VarFunc):
         Raises
         ------
         ValueError
-            Invalid covariate values, or ``value=``/``fixed=`` naming unknown strata.
+            Invalid covariate values, or ``value=``/``fixed=`` naming unknown parameters
+            or strata.
         """
         name = type(self).__name__
         if self.uses_fitted:
@@ -62,17 +72,16 @@ class _CovariateVarFunc(VarFunc):
         start = np.tile(np.asarray(self._defaults, dtype=float), (s, 1))   # (s, k)
         free = np.ones((s, k), dtype=bool)
         if self.value is not None:
-            start = self._apply(self.value, start, "value")
+            for (i, j), v in self._cells(self.value, "value").items():
+                start[i, j] = v
         if self.fixed is True:
             free[:] = False                    # hold value= (or the default)
-        elif self.fixed not in (None, False):
-            # nlme's convention: fixed= is the value itself (a number, or per stratum)
-            start = self._apply(self.fixed, start, "fixed")
-            if isinstance(self.fixed, dict):
-                for key in self.fixed:
-                    free[self.levels.index(str(key))] = False
-            else:
-                free[:] = False
+        elif self.fixed is not None and self.fixed is not False:
+            # nlme's convention: fixed= is the value itself (a number, per parameter
+            # and/or per stratum), holding just the parameters it names
+            for (i, j), v in self._cells(self.fixed, "fixed").items():
+                start[i, j] = v
+                free[i, j] = False
         # parameters are stored parameter-major (all strata of p1, then p2), as nlme
         self._all = start.T.ravel()
         self._free = free.T.ravel()
@@ -84,20 +93,79 @@ class _CovariateVarFunc(VarFunc):
                            for p in self._pnames for lev in self.levels]
         self._initialized = True
 
-    def _apply(self, spec, start, what):
-        name = type(self).__name__
+    # -- value= / fixed= ------------------------------------------------------------
+    def _accepted(self, what):
+        strata = "" if self.levels == [None] else f"; strata: {self.levels}"
+        example = ", ".join(f"{p!r}: ..." for p in self._pnames)
+        return (f"{type(self).__name__} {what}= must be a number, one number per parameter "
+                f"{list(self._pnames)}, a dict by parameter name ({{{example}}}, values "
+                f"numbers or dicts by stratum) or a dict by stratum (parameters: "
+                f"{list(self._pnames)}{strata})")
+
+    def _cells(self, spec, what):
+        """``{(stratum index, parameter index): unconstrained value}`` of a ``value=`` or
+        ``fixed=`` specification (see the class docstring for the accepted forms)."""
+        all_strata = range(len(self.levels))
         if isinstance(spec, dict):
-            if self.levels == [None]:
-                raise ValueError(f"{name} {what}= is a dict but the form has no stratum")
-            missing = [k for k in spec if str(k) not in self.levels]
-            if missing:
-                raise ValueError(f"{name} {what}= names strata not in the data: {missing} "
-                                 f"(strata: {self.levels})")
+            if not spec:
+                raise ValueError(f"{type(self).__name__} {what}= is an empty dict; "
+                                 + self._accepted(what))
+            keys = [str(key) for key in spec]
+            if all(key in self._pnames for key in keys):
+                out = {}
+                for key, v in spec.items():
+                    j = self._pnames.index(str(key))
+                    for i, x in self._per_stratum(v, what, f"{key}").items():
+                        out[i, j] = self._to_unc_one(j, x, what)
+                return out
+            strata = [lev for lev in self.levels if lev is not None]
+            unknown = [k for k in spec if str(k) not in strata]
+            if unknown:
+                raise ValueError(f"{type(self).__name__} {what}= names unknown parameter(s) "
+                                 f"or strata {unknown}: parameters are "
+                                 f"{list(self._pnames)}" + (f", strata {strata}" if strata
+                                                            else " (the form has no stratum)"))
+            out = {}
             for key, v in spec.items():
-                start[self.levels.index(str(key))] = self._to_unc(v, what)
-        else:
-            start[:] = self._to_unc(spec, what)
-        return start
+                i = self.levels.index(str(key))
+                for j, x in self._per_parameter(v, what, str(key)).items():
+                    out[i, j] = self._to_unc_one(j, x, what)
+            return out
+        return {(i, j): self._to_unc_one(j, x, what)
+                for j, x in self._per_parameter(spec, what, None).items() for i in all_strata}
+
+    def _per_stratum(self, v, what, pname):
+        if not isinstance(v, dict):
+            return dict.fromkeys(range(len(self.levels)), v)
+        strata = [lev for lev in self.levels if lev is not None]
+        unknown = [k for k in v if str(k) not in strata]
+        if unknown:
+            raise ValueError(f"{type(self).__name__} {what}= for {pname!r} names strata not in "
+                             f"the data: {unknown} " + (f"(strata: {strata})" if strata
+                                                        else "(the form has no stratum)"))
+        return {self.levels.index(str(k)): x for k, x in v.items()}
+
+    def _per_parameter(self, v, what, stratum):
+        where = "" if stratum is None else f" for stratum {stratum!r}"
+        if isinstance(v, dict):
+            unknown = [k for k in v if str(k) not in self._pnames]
+            if unknown:
+                raise ValueError(f"{type(self).__name__} {what}={where} names unknown "
+                                 f"parameter(s) {unknown} (parameters: {list(self._pnames)})")
+            return {self._pnames.index(str(k)): x for k, x in v.items()}
+        arr = np.atleast_1d(np.asarray(v, dtype=object))
+        if arr.ndim != 1 or not 1 <= arr.size <= len(self._pnames):
+            raise ValueError(self._accepted(what) + f"; got {v!r}{where}")
+        # an unnamed shorter vector fills the parameters in order, as nlme names it
+        return dict(enumerate(arr.tolist()))
+
+    def _to_unc_one(self, j, x, what):
+        """One parameter on the unconstrained scale (default: the natural scale)."""
+        if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.number)) \
+                or not np.isfinite(x):
+            raise ValueError(f"{type(self).__name__} {what}= {self._pnames[j]} must be a "
+                             f"finite number, got {x!r}")
+        return float(x)
 
     def _check_covariate(self, v):
         if np.any(~np.isfinite(v)):
@@ -125,14 +193,6 @@ class _CovariateVarFunc(VarFunc):
         k, s = len(self._pnames), len(self.levels)
         return self._to_nat(full.reshape(k, s).T).T.ravel()
 
-    # default: parameters are on the natural scale
-    def _to_unc(self, v, what):
-        arr = np.atleast_1d(np.asarray(v, dtype=float))
-        if arr.size != len(self._pnames) or np.any(~np.isfinite(arr)):
-            raise ValueError(f"{type(self).__name__} {what}= must be "
-                             f"{len(self._pnames)} finite number(s), got {v!r}")
-        return arr
-
     def _to_nat(self, params):
         return params
 
@@ -154,7 +214,9 @@ class VarPower(_CovariateVarFunc):
         must not be zero (use :class:`VarConstPower` then).
     fixed : bool, float or dict, optional
         ``True`` holds ``value=``; a number (or a dict per stratum) is the power to
-        hold, nlme's convention (``fixed=1.0`` is power 1, not a flag).
+        hold, nlme's convention (``fixed=1.0`` is power 1, not a flag);
+        ``{"power": 0.5}`` is the same as ``fixed=0.5`` (nlme's ``fixed = c(power =
+        0.5)``) and ``{"Female": 0.5}`` holds one stratum's power.
     """
 
     _pnames = ("power",)
@@ -184,7 +246,8 @@ class VarExp(_CovariateVarFunc):
     form : str
         ``"~ v"``, ``"~ v | s"`` or ``"~ fitted"`` (the default).
     fixed : bool, float or dict, optional
-        ``True`` holds ``value=``; a number (or dict) is the value to hold, as in nlme.
+        ``True`` holds ``value=``; a number (or dict per stratum) is the value to hold,
+        as in nlme; ``{"expon": 0.02}`` is the same as ``fixed=0.02``.
     """
 
     _pnames = ("expon",)
@@ -204,21 +267,47 @@ class VarConstPower(_CovariateVarFunc):
     Parameters
     ----------
     value : sequence of two floats or dict, optional
-        Starting ``(const, power)`` on the natural scale, or a dict per stratum.
+        Starting ``(const, power)`` on the natural scale, a dict by parameter name
+        (``{"power": 0.5}``, values numbers or dicts by stratum) or a dict by stratum.
+        A single number is ``const``, as nlme names an unnamed single value.
     form : str
         ``"~ v"``, ``"~ v | s"`` or ``"~ fitted"`` (the default).
-    fixed : bool, sequence or dict, optional
-        ``True`` holds ``value=``; ``(const, power)`` (or a dict) is the value to hold.
+    fixed : bool, number, sequence or dict, optional
+        ``True`` holds ``value=``; otherwise the values to hold, in the forms of
+        ``value=``: ``{"const": 1}`` holds ``const`` at 1 and estimates ``power``
+        (nlme's ``fixed = list(const = 1)``), ``{"const": {"F": 1}}`` holds it in
+        stratum ``F`` only, ``(1, 0.5)`` holds both.
+    const, power : float or dict, optional
+        nlme's ``varConstPower(const =, power =)`` starting values (numbers, or dicts
+        by stratum); an alternative to ``value=``.
+
+    Examples
+    --------
+    nlme's ``varConstPower(const = 1, power = 0.5, fixed = list(const = 1))``:
+
+    >>> VarConstPower(const=1, power=0.5, form="~ x", fixed={"const": 1})
+    VarConstPower(form='~ x', fixed={'const': 1})
     """
 
     _pnames = ("const", "power")
     _defaults = (np.log(0.1), 0.0)
 
-    def _to_unc(self, v, what):
-        arr = super()._to_unc(v, what)
-        if arr[0] <= 0:
-            raise ValueError(f"VarConstPower {what}= const must be positive, got {arr[0]!r}")
-        return np.array([np.log(arr[0]), arr[1]])
+    def __init__(self, value=None, form="~ fitted", fixed=None, *, const=None, power=None):
+        if const is not None or power is not None:
+            if value is not None:
+                raise ValueError("VarConstPower: give the starting values either as value= "
+                                 "or as const=/power=, not both")
+            value = {k: v for k, v in (("const", const), ("power", power)) if v is not None}
+        super().__init__(value, form, fixed)
+        self.const, self.power = const, power
+
+    def _to_unc_one(self, j, x, what):
+        x = super()._to_unc_one(j, x, what)
+        if j == 0:
+            if x <= 0:
+                raise ValueError(f"VarConstPower {what}= const must be positive, got {x!r}")
+            return float(np.log(x))
+        return x
 
     def _to_nat(self, params):
         return np.column_stack([np.exp(params[:, 0]), params[:, 1]])
