@@ -108,7 +108,9 @@ def test_compound_symmetry_gls_equals_random_intercept(seed):
         return
     assert b.llf == pytest.approx(a.llf, abs=1e-6)
     sd_b = a.re_sd["g"]["sd"].iloc[0]
-    assert rho == pytest.approx(sd_b ** 2 / (sd_b ** 2 + a.sigma ** 2), rel=1e-4)
+    # abs=1e-6: near rho = 0 the criterion is flat to the optimizers' precision (seed
+    # 1344: rho 0.0033358 against 0.0033362 with the two logLiks equal to 4e-12)
+    assert rho == pytest.approx(sd_b ** 2 / (sd_b ** 2 + a.sigma ** 2), rel=1e-4, abs=1e-6)
 
 
 @SETTINGS
