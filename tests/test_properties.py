@@ -64,7 +64,10 @@ def test_scaling_y_scales_beta_and_sigma(seed, c):
     assert b.sigma == pytest.approx(c * a.sigma, rel=1e-4)
     assert b.variance_params["b"] == pytest.approx(a.variance_params["b"], rel=1e-4)
     ra, rb = a.re_sd["g"]["sd"].iloc[0] / a.sigma, b.re_sd["g"]["sd"].iloc[0] / b.sigma
-    assert rb == pytest.approx(ra, rel=1e-3, abs=1e-4)
+    # abs=2e-3: at a zero variance the criterion is flat in the SD to O(sd^2) (seed 1761,
+    # c = 1e-8: ratios 5e-5 and 1.0e-3 with logLik equal to 2e-7); the logLik below is
+    # the strict check
+    assert rb == pytest.approx(ra, rel=1e-3, abs=2e-3)
     # the log-likelihood shifts by exactly -(N - p) log c (REML)
     assert b.llf == pytest.approx(a.llf - (a.nobs - 3) * np.log(c), abs=1e-5)
 

@@ -6,6 +6,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from .likelihood import ProfiledLikelihood
@@ -45,11 +46,11 @@ def lower_bounds(engine):
     return lower
 
 
-def _optimize(engine, start):
+def _optimize(engine, start, max_evals=None):
     lower = lower_bounds(engine)
     x0 = np.maximum(np.asarray(start, dtype=float), lower)
     vg = engine.value_and_gradient if engine.has_gradient else None
-    return maximize(engine.loglik, x0, lower, value_and_grad=vg)
+    return maximize(engine.loglik, x0, lower, value_and_grad=vg, max_evals=max_evals)
 
 
 def _blups_and_fitted(engine, ev):
@@ -75,8 +76,11 @@ def _distinct_blocks(lev, L):
         c0 += b.q
 
 
-def fit_frame(frame, reml=True, start=None, maxiter_outer=50, tol_outer=1e-6):
-    """Maximize the (RE)ML criterion of ``frame``; returns a :class:`FitState`."""
+def fit_frame(frame, reml=True, start=None, maxiter_outer=50, tol_outer=1e-6,
+              max_evals=None):
+    """Maximize the (RE)ML criterion of ``frame``; returns a :class:`FitState`.
+    ``max_evals`` is the optimizer's evaluation budget per optimization
+    (:data:`lmmext.engine.optimize.MAX_EVALS` by default)."""
     engine = ProfiledLikelihood(frame.y, frame.X, frame.levels, frame.varfunc,
                                 frame.corstruct, reml=reml)
     theta0 = engine.start() if start is None else np.asarray(start, dtype=float)
@@ -94,7 +98,7 @@ def fit_frame(frame, reml=True, start=None, maxiter_outer=50, tol_outer=1e-6):
         vf.set_fitted(mu)
         theta = theta0
         for outer in range(1, maxiter_outer + 1):
-            info = _optimize(engine, theta)
+            info = _optimize(engine, theta, max_evals)
             change = np.max(np.abs(info.x - theta) / np.where(info.x == 0, 1, np.abs(info.x)))
             theta = info.x
             ev = engine.evaluate(theta, keep=True)
@@ -107,7 +111,7 @@ def fit_frame(frame, reml=True, start=None, maxiter_outer=50, tol_outer=1e-6):
             warnings.warn(f"the fitted-values variance covariate did not converge in "
                           f"{maxiter_outer} outer iterations", ConvergenceWarning, stacklevel=3)
     else:
-        info = _optimize(engine, theta0)
+        info = _optimize(engine, theta0, max_evals)
         theta = info.x
         ev = None
     if ev is None:
@@ -118,11 +122,43 @@ def fit_frame(frame, reml=True, start=None, maxiter_outer=50, tol_outer=1e-6):
     return state
 
 
+# a covariate whose mean exceeds this many SDs is far from zero for its variance's sake
+_FAR_FROM_ZERO = 100.0
+
+
+def _warn_conditioning(engine):
+    """Poor conditioning the reparameterization cannot remove: a random-effects covariate
+    far from zero in a covariance class that centring would leave (pdDiag, pdIdent,
+    pdCompSymm, blocks of pdBlocked); lme4's "nearly unidentifiable" warning, naming
+    the covariate."""
+    for lev, A in zip(engine.user_levels, engine.transforms):
+        if A is not None or lev.q < 2 or sp.issparse(lev.Z):
+            continue
+        Z = lev.Z
+        spread = np.ptp(Z, axis=0)
+        if not np.any((spread == 0) & (Z[0] != 0)):
+            continue                                 # no intercept: nothing to centre on
+        mean, sd = Z.mean(axis=0), Z.std(axis=0)
+        for name, m, s in zip(lev.z_names, mean, sd):
+            if s > 0 and abs(m) > _FAR_FROM_ZERO * s:
+                warnings.warn(
+                    f"the random-effects covariate {name!r} of level {lev.name!r} is far "
+                    f"from zero (mean {m:.4g}, SD {s:.3g}) and its {lev.pd_class} "
+                    "covariance cannot be centred without changing the model: the "
+                    "intercept's variance is nearly unidentifiable from the slope's. "
+                    "Centre the covariate (which changes a pdDiag model) or use a general "
+                    "(pdSymm) covariance", ConvergenceWarning, stacklevel=5)
+
+
 def _warn_fit(state):
     info = state.optim_info
+    _warn_conditioning(state.engine)
     if not info.converged:
-        warnings.warn(f"the optimizer did not converge: {info.message}",
-                      ConvergenceWarning, stacklevel=4)
+        warnings.warn(f"the optimizer did not converge: {info.message}; the estimates are "
+                      "the best point found, not a maximum (optim_info has the record). "
+                      "Try centring and scaling covariates, a simpler random-effects or "
+                      "residual structure, or start= from this fit", ConvergenceWarning,
+                      stacklevel=4)
     engine = state.engine
     re_theta, th_cor, _ = engine.split(state.theta)
     cs = engine.corstruct

@@ -38,14 +38,22 @@ class OptimInfo:
 
 _INFEASIBLE = (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError)
 
+# evaluations after which the optimizer stops and reports no convergence
+MAX_EVALS = 10000
+
+
+class _EvaluationLimit(Exception):
+    """Raised by the counted criterion when the evaluation budget is spent."""
+
 
 class _Counted:
     """``-loglik`` (and its gradient) for a minimizer: counts evaluations, remembers the
     best point, and turns infeasible parameters into a huge value."""
 
-    def __init__(self, fun, value_and_grad=None):
+    def __init__(self, fun, value_and_grad=None, max_evals=None):
         self.fun = fun
         self.value_and_grad = value_and_grad
+        self.max_evals = MAX_EVALS if max_evals is None else int(max_evals)
         self.n = 0
         self.n_grad = 0
         self._memo = {}
@@ -65,8 +73,13 @@ class _Counted:
                 return self.fg(x, strict=True)[0]
             except _INFEASIBLE:
                 pass            # the plain criterion raises with the model's own message
-        self.n += 1
+        self._count()
         return self._record(x, -float(self.fun(x)))
+
+    def _count(self):
+        if self.n >= self.max_evals:
+            raise _EvaluationLimit
+        self.n += 1
 
     def _record(self, x, f):
         if not np.isfinite(f):
@@ -86,7 +99,7 @@ class _Counted:
         if self.value_and_grad is None:
             out = self(x), central_differences(self, x)
         else:
-            self.n += 1
+            self._count()
             self.n_grad += 1
             try:
                 ll, g = self.value_and_grad(x)
@@ -125,7 +138,8 @@ class _Counted:
         return (H + H.T) / 2.0
 
 
-def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
+def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None,
+             max_evals=None):
     """Maximize ``loglik(x)`` from ``x0``.
 
     Parameters
@@ -138,10 +152,29 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None):
         Lower bounds (``-inf`` for none), used to keep log-scale parameters finite.
     value_and_grad : callable, optional
         Returns ``(loglik, gradient)``; without it gradients are central differences.
+    max_evals : int, optional
+        Evaluation budget (default :data:`MAX_EVALS`); when it is spent the best point so
+        far is returned with ``converged=False``.
+
+    ``converged`` is True only when the (projected) gradient at the returned point is at
+    tolerance, or the point is a maximum on a kink (checked by one-sided differences):
+    whatever the stages' own messages (an abnormal line search, say), the last word is
+    the gradient at the point returned.
     """
     t0 = time.perf_counter()
-    f = _Counted(loglik, value_and_grad)
+    f = _Counted(loglik, value_and_grad, max_evals)
     methods = []
+    try:
+        return _maximize(f, loglik, x0, lower, newton_max_params, value_and_grad, methods,
+                         t0)
+    except _EvaluationLimit:
+        x = f.best_x if f.best_x is not None else np.asarray(x0, dtype=float)
+        return OptimInfo(x, float(loglik(x)), False,
+                         f"evaluation limit ({f.max_evals}) reached before the gradient "
+                         "vanished", f.n, float("nan"), time.perf_counter() - t0, methods)
+
+
+def _maximize(f, loglik, x0, lower, newton_max_params, value_and_grad, methods, t0):
     x0 = np.asarray(x0, dtype=float)
     if x0.size == 0:
         ll = loglik(x0)

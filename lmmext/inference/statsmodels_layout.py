@@ -147,12 +147,34 @@ class StatsmodelsLayout:
         return self.engine.loglik_at_beta(theta, beta)
 
     def covariance(self):
-        """``inv(-H)`` at the estimate, or ``None`` where ``-H`` is not positive definite
-        (e.g. a variance on the boundary)."""
-        H = hessian(self.loglik, self.estimate, rel=1e-3, richardson=True)
+        """``inv(-H)`` of the layout at the estimate, or ``None`` where ``-H`` is not
+        positive definite (e.g. a variance on the boundary).
+
+        The Hessian is taken in the engine's coordinates ``(beta, theta)`` -- where a
+        random slope on a covariate far from zero is well conditioned, while the layout's
+        ``cov_re`` entries are nearly singular and finite steps leave the positive
+        definite cone -- and carried to the layout by the Jacobian ``J`` of
+        :meth:`vector` (at the maximum the two agree: ``J inv(-H) J'``).
+        """
+        theta0, beta0 = self.internal(self.estimate)
+        k = beta0.size
+        x0 = np.concatenate([beta0, theta0])
+
+        def criterion(x):
+            return self.engine.loglik_at_beta(x[k:], x[:k])
+
+        H = hessian(criterion, x0, rel=1e-3, richardson=True)
         try:
             c = np.linalg.cholesky(-(H + H.T) / 2)
         except np.linalg.LinAlgError:
             return None
         inv = np.linalg.solve(c.T, np.linalg.solve(c, np.eye(len(H))))
-        return (inv + inv.T) / 2
+        J = np.empty((self.estimate.size, x0.size))
+        for i in range(x0.size):
+            h = 1e-6 * max(1.0, abs(x0[i]))
+            e = np.zeros_like(x0)
+            e[i] = h
+            J[:, i] = (self.vector((x0 + e)[k:], (x0 + e)[:k])
+                       - self.vector((x0 - e)[k:], (x0 - e)[:k])) / (2 * h)
+        cov = J @ ((inv + inv.T) / 2) @ J.T
+        return (cov + cov.T) / 2
