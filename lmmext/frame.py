@@ -344,6 +344,10 @@ def _level_blocks(spec, sframe, env):
                    f"~ {b.formula}") for b in parts]
 
 
+# the largest dense random-effects design built (values; 8 bytes each)
+_DENSE_DESIGN_LIMIT = 2e8
+
+
 def random_design(spec, data, sparse=False):
     """``(Z, z_names, covariance class)`` of a random-effects level on ``data`` (the
     model frame, or new data with the same columns): each block's formula evaluated
@@ -382,7 +386,15 @@ def random_design(spec, data, sparse=False):
         pds.append(pd_mat)
     pd_mat = pds[0] if len(pds) == 1 and spec.pd_class != "pdBlocked" else PdBlocked(pds)
     Z = sparse_matrix.hstack([sparse_matrix.csr_matrix(z) for z in Zs], format="csr")
-    return (Z if sparse and Z.shape[1] > SPARSE_MIN_Q else Z.toarray()), names, pd_mat
+    if sparse and Z.shape[1] > SPARSE_MIN_Q:
+        return Z, names, pd_mat
+    if Z.shape[0] * Z.shape[1] > _DENSE_DESIGN_LIMIT:
+        raise ValueError(
+            f"random effects {spec.name!r}: a dense design of {Z.shape[0]} rows x "
+            f"{Z.shape[1]} random effects is too large ({_DENSE_DESIGN_LIMIT:.0e} values at "
+            "most); crossed effects are held sparse only without a correlation structure "
+            "(drop correlation=, or group the crossed effects within a common factor)")
+    return Z.toarray(), names, pd_mat
 
 
 def _engine_order(data, group_names, cor_block_names):

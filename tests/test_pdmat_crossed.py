@@ -306,3 +306,14 @@ def test_sparse_score_is_the_derivative(monkeypatch, random, weights, reml):
     h = 1e-6
     num = [(eng.loglik(th + e) - eng.loglik(th - e)) / (2 * h) for e in np.eye(th.size) * h]
     np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-5)
+
+
+def test_a_dense_crossed_design_too_large_is_refused(monkeypatch, data):
+    # with a correlation structure crossed effects use the dense single-group design;
+    # beyond the size limit the error names the problem and the ways out
+    import lmmext.frame as frame
+    monkeypatch.setattr(frame, "_DENSE_DESIGN_LIMIT", 1000)
+    with pytest.raises(ValueError, match=r"dense design of 144 rows x 30 random effects is "
+                                         r"too large.*drop correlation="):
+        lmmext.lme("diameter ~ 1", data["Penicillin"], random=CROSSED,
+                   correlation=CorAR1(form="~ 1 | plate"))
