@@ -21,9 +21,9 @@ from .model import GLS, MixedLM, gls, lme
 from .results.varcov import getVarCov, get_var_cov
 from .pdmat import pdBlocked, pdCompSymm, pdDiag, pdIdent, pdLogChol, pdSymm
 from .lmlist import LMList, lmList
-from .structures import (CorAR1, CorARMA, CorCAR1, CorCompSymm, CorExp, CorGaus, CorLin,
-                         CorRatio, CorSpher, CorStruct, CorSymm, VarComb, VarConstPower, VarExp,
-                         VarFixed, VarFunc, VarIdent, VarPower)
+from .structures import (CorAR1, CorAnte, CorARMA, CorCAR1, CorCompSymm, CorExp, CorGaus,
+                         CorLin, CorRatio, CorSpher, CorStruct, CorSymm, CorToeplitz, VarComb,
+                         VarConstPower, VarExp, VarFixed, VarFunc, VarIdent, VarPower)
 
 __version__ = "0.1.0"
 
@@ -89,6 +89,6 @@ __all__ = ["MixedLM", "GLS", "lme", "gls", "anova", "getVarCov", "get_var_cov", 
            "lmList", "LMList",
            "VarFunc", "VarFixed", "VarIdent", "VarPower", "VarConstPower", "VarExp", "VarComb",
            "CorStruct", "CorAR1", "CorCAR1", "CorARMA", "CorCompSymm", "CorSymm",
-           "CorExp", "CorGaus", "CorLin", "CorRatio", "CorSpher",
+           "CorExp", "CorGaus", "CorLin", "CorRatio", "CorSpher", "CorToeplitz", "CorAnte",
            "Variogram", "VariogramResult", "ACF", "ACFResult",
            "plot_resid_fitted", "plot_qq", "plot_observed_fitted", "plot_variogram", "plot_acf"]

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import patsy
 
+from ..inference.robust import ClusterRobust, cluster_codes, match_test, match_type
 from ..inference.wald import t_table
 from .fixed_effects import FixedEffectTests
 from .summary import SummaryText
@@ -111,6 +112,67 @@ class ResultsCore(FixedEffectTests, SummaryText):
         """
         tt = t_table(self.fe_params, self.bse_fe, self.df_resid_fe)
         return self._fe_series(tt["p-value"].to_numpy(), "p")
+
+    # --- cluster-robust covariances (clubSandwich) ---------------------------------------
+    def _cluster_robust(self, cluster):
+        codes, _ = cluster_codes(self._state, cluster)
+        return ClusterRobust(self._state, codes, self._vcov_nlme / self.scale)
+
+    def vcov_robust(self, type="CR2", cluster=None):
+        """Cluster-robust (sandwich) covariance of the fixed effects, as clubSandwich's
+        ``vcovCR(fit, cluster, type)``.
+
+        Parameters
+        ----------
+        type : {"CR2", "CR0", "CR1", "CR1p", "CR1S"}
+            The small-sample adjustment: none (CR0), ``J / (J - 1)`` (CR1),
+            ``J / (J - p)`` (CR1p), ``J (N - 1) / ((J - 1)(N - p))`` (CR1S), or Bell and
+            McCaffrey's bias-reduced linearization with the fit's own working covariance
+            as target (CR2, clubSandwich's default for lme and gls).
+        cluster : str or array-like, optional
+            Default: the outermost random-effects grouping (lme) or the groups of the
+            correlation structure (gls).  A column name of the data, or one label per
+            row in the data's row order.  The clusters must nest the random-effects
+            groups and the correlation blocks.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``(p, p)``, indexed by the fixed-effect names.
+
+        See Also
+        --------
+        coef_test : t tests of the coefficients with a robust covariance.
+        """
+        type = match_type(type)
+        V = self._cluster_robust(cluster).vcov(type)
+        return pd.DataFrame(V, index=self.fe_params.index, columns=self.fe_params.index)
+
+    def coef_test(self, vcov="CR2", test="satterthwaite", cluster=None):
+        """t tests of the fixed effects with a cluster-robust covariance, as
+        clubSandwich's ``coef_test(fit, vcov = "CR2", test = "Satterthwaite")``.
+
+        Parameters
+        ----------
+        vcov : {"CR2", "CR0", "CR1", "CR1p", "CR1S"}
+            The robust covariance (see :meth:`vcov_robust`).
+        test : {"satterthwaite", "naive-t", "naive-tp", "z"}
+            Degrees of freedom: clubSandwich's Satterthwaite approximation (Bell and
+            McCaffrey 2002, Pustejovsky and Tipton 2018), ``J - 1``, ``J - p`` (``J``
+            clusters, ``p`` coefficients), or the normal distribution.
+        cluster : str or array-like, optional
+            As in :meth:`vcov_robust`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by the fixed-effect names, columns ``Estimate, SE, t, df, p``
+            (two-sided p-values).
+        """
+        type = match_type(vcov, "coef_test")
+        test = match_test(test)
+        out = self._cluster_robust(cluster).coef_test(self.fe_params.to_numpy(), type, test)
+        return pd.DataFrame(out, index=self.fe_params.index)
 
     # --- residuals ---------------------------------------------------------------------
     def _caller(self, values, name):

@@ -18,6 +18,8 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from ..inference.robust import residual_cov
+
 __all__ = ["VarCovMatrix", "VarCovList", "getVarCov", "get_var_cov", "lme_var_cov",
            "gls_var_cov", "door_var_cov", "TYPES"]
 
@@ -233,15 +235,7 @@ def _residual_cov(fit, rows):
     """``sigma^2 W^-1 C W^-1`` of the engine-order rows ``rows`` (one group, contiguous):
     the variance function's weights and the correlation blocks inside the group."""
     sd = fit.sigma * np.exp(-np.asarray(fit._log_w)[rows])
-    C = np.eye(len(rows))
-    cs = fit.frame.corstruct
-    if cs is not None:
-        blocks = np.asarray(cs.row_blocks)[rows]
-        for b in pd.unique(blocks):
-            r = np.flatnonzero(blocks == b)
-            if r.size > 1:
-                C[np.ix_(r, r)] = cs.correlation_matrix(fit._theta_cor, int(b))
-    return C * np.outer(sd, sd)
+    return residual_cov(fit.frame.corstruct, fit._theta_cor, sd, rows)
 
 
 def _nlme_name(name):

@@ -11,9 +11,9 @@ This is the bottom layer: it imports numpy, scipy, pandas and patsy only, never 
 engine or anything above it.
 """
 from .correlation import (CorAR1, CorARMA, CorCAR1, CorCompSymm, CorExp, CorGaus, CorLin,
-                          CorRatio, CorSpher, CorStruct, CorSymm)
+                          CorRatio, CorSpher, CorStruct, CorSymm, CorToeplitz, CorAnte)
 from .variance import VarComb, VarConstPower, VarExp, VarFixed, VarFunc, VarIdent, VarPower
 
 __all__ = ["VarFunc", "VarFixed", "VarIdent", "VarPower", "VarExp", "VarConstPower",
            "VarComb", "CorStruct", "CorAR1", "CorCAR1", "CorARMA", "CorCompSymm", "CorSymm",
-           "CorExp", "CorGaus", "CorLin", "CorRatio", "CorSpher"]
+           "CorExp", "CorGaus", "CorLin", "CorRatio", "CorSpher", "CorToeplitz", "CorAnte"]
