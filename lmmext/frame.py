@@ -331,12 +331,9 @@ def _level_blocks(spec, sframe, env):
         for t in spec.terms:
             di = _design(t.rhs, sframe, env, what).design_info
             lv = None
-            if t.within:
-                lv = list(pd.unique(np.asarray(group_labels(sframe, list(t.within)))))
-                key = [level_sort_key(sframe[f]) for f in t.within]
-                firsts = {lab: i for i, lab in reversed(list(enumerate(
-                    group_labels(sframe, list(t.within)))))}
-                lv.sort(key=lambda lab: tuple(kk[firsts[lab]] for kk in key))
+            if t.within:                    # the term's levels in nlme's level order
+                labels = np.asarray(group_labels(sframe, list(t.within)))
+                lv = list(pd.unique(labels[_engine_order(sframe, list(t.within), [])]))
             blocks.append(_Block("pdDiag" if t.diag else "pdSymm", di, t.text, t.within, lv))
         return blocks
     parts = spec.pd_spec.blocks if spec.pd_class == "pdBlocked" else [spec.pd_spec or spec]

@@ -66,7 +66,7 @@ def _distinct_blocks(lev, L):
     blocks = getattr(pd_mat, "blocks", [pd_mat])
     c0 = 0
     for b in blocks:
-        k = b.inner.q if hasattr(b, "inner") else (1 if b.name == "pdIdent" else b.q)
+        k = b.block_q
         names = list(lev.z_names[c0:c0 + k])
         if k < b.q and b.label is not None:
             # a crossed term's columns are "factor[level]:effect": name the effect once

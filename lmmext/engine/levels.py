@@ -92,9 +92,8 @@ class Level:
 
     def row_effects(self, b):
         """Every row's ``z_i' b_g(i)`` for the random effects ``b`` (n_groups, q)."""
-        if sp.issparse(self.Z):
-            return np.asarray(self.Z @ b[0]).ravel() if self.n_groups == 1 else np.asarray(
-                self.Z.multiply(b[self.codes]).sum(axis=1)).ravel()
+        if sp.issparse(self.Z):                # only a single group is held sparse
+            return np.asarray(self.Z @ b[0]).ravel()
         return np.einsum("nq,nq->n", self.Z, b[self.codes])
 
 

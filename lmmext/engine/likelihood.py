@@ -246,8 +246,7 @@ class ProfiledLikelihood:
         store = []
         logdet_M = 0.0
         if self.sparse is not None:
-            self.sparse.set_weights(log_w)
-            logdet_M, BMB, X = self.sparse.eliminate(re_theta[0])
+            logdet_M, BMB, X = self.sparse.eliminate(re_theta[0], log_w)
             S = S[0] - BMB
             factors = [self.levels[0].factor(re_theta[0])] if keep else []
             store = [(None, X)]

@@ -57,7 +57,7 @@ class SparseGroup:
         # the block with the most levels whose rows each lie in one level goes first
         first, first_levels, best = None, None, 0
         for j, b in enumerate(blocks):
-            k = b.inner.q if isinstance(b, PdRepeated) else 1
+            k = b.block_q
             if not isinstance(b, (PdIdent, PdRepeated)) or b.q // k <= best:
                 continue
             lev = _block_levels(Z[:, cols[j]:cols[j + 1]], k)
@@ -70,8 +70,7 @@ class SparseGroup:
         self.Z = sp.csr_matrix(Z)[:, self.perm].tocsr()
         self.R = R
         self.q1 = blocks[first].q if first is not None else 0
-        self.k1 = (blocks[first].inner.q if isinstance(blocks[first], PdRepeated) else 1
-                   ) if first is not None else 0
+        self.k1 = blocks[first].block_q if first is not None else 0
         if self.q1:
             rows = np.flatnonzero(first_levels >= 0)
             srt = rows[np.argsort(first_levels[rows], kind="stable")]
@@ -125,9 +124,10 @@ class SparseGroup:
                 parts.append(sp.csr_matrix(b.factor(t)))
         return sp.block_diag(parts, format="csr"), parts
 
-    def eliminate(self, theta):
-        """``(log|M|, B' M^-1 B, X)`` with ``X = M^-1 B`` (for the BLUPs)."""
-        S11, (S12, S22), Szr = self.crossproducts(self._log_w)
+    def eliminate(self, theta, log_w):
+        """``(log|M|, B' M^-1 B, X)`` with ``X = M^-1 B`` (for the BLUPs) at the
+        random-effects parameters ``theta`` and the weights ``exp(log_w)``."""
+        S11, (S12, S22), Szr = self.crossproducts(log_w)
         L, parts = self.factor(theta)
         B = np.asarray(L.T @ Szr)
         q1, k1 = self.q1, self.k1
@@ -186,8 +186,7 @@ class SparseGroup:
         out.append(Minv_first)
         for j in self.order[1:]:
             b = self.blocks[j]
-            k = b.inner.q if isinstance(b, PdRepeated) else (1 if isinstance(b, PdIdent)
-                                                             else b.q)
+            k = b.block_q
             sl = slice(c0 - self.q1, c0 - self.q1 + b.q)
             blk = Sinv[sl, sl].reshape(b.q // k, k, b.q // k, k)
             out.append(np.einsum("akal->kl", blk))
@@ -237,11 +236,6 @@ class SparseGroup:
                     "ab,jba->j", A, np.linalg.solve(Li, dL))
             c0 += b.q
         return score
-
-    def set_weights(self, log_w):
-        self._log_w = log_w
-
-    _log_w = None
 
     def blups(self, theta, X, beta_s):
         """The random effects ``u = L M^-1 L' Z~'(y~ - X~ beta)`` in the level's column

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..structures.random_effects import PdBlocked, PdRepeated
+from ..structures.random_effects import PdBlocked
 from .summary import indent
 
 __all__ = ["random_effects_lines", "groups_text"]
@@ -48,8 +48,7 @@ def _crossed_lines(lev, spec, D):
     rows = []
     c0 = 0
     for term, b in zip(spec.terms, lev.pd.blocks):
-        inner = b.inner if isinstance(b, PdRepeated) else None
-        k = inner.q if inner is not None else (1 if term.within else b.q)
+        k = b.block_q
         Dk = D[c0:c0 + k, c0:c0 + k]
         group = ":".join(term.factors)
         names = ([n.split("]:", 1)[-1] for n in lev.z_names[c0:c0 + k]] if term.within
@@ -104,6 +103,6 @@ def groups_text(frame):
             parts.append(f"{lev.name}: {lev.n_groups}")
         for term, b in zip(spec.terms, lev.pd.blocks):
             if term.within:
-                m = b.m if isinstance(b, PdRepeated) else b.q
+                m = b.q // b.block_q
                 parts.append(f"{':'.join(term.factors)}: {m}")
     return ", ".join(parts)

@@ -55,6 +55,13 @@ class PdMat:
     def __init__(self, q):
         self.q = int(q)
 
+    @property
+    def block_q(self):
+        """Size of the class's distinct diagonal block: ``q``, one for a multiple of the
+        identity (every effect the same), the inner class's for a repeated block (every
+        level the same)."""
+        return 1 if self.name == "pdIdent" else self.q
+
     # nlme's apVar scale, by default that of a general (pdSymm) covariance
     def natural(self, D):
         sd, C = _sd_corr(D)
@@ -400,6 +407,10 @@ class PdRepeated(PdMat):
 
     def __repr__(self):
         return f"PdRepeated({self.inner!r}, {self.m})"
+
+    @property
+    def block_q(self):
+        return self.inner.q
 
     @property
     def n_params(self):

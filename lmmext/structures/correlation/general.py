@@ -124,11 +124,8 @@ class CorSymm(PositionCor):
 
     def _validate_coords(self):
         super()._validate_coords()
+        self._require_positions_from_one()
         t = self._coords[:, 0]
-        if t.min() < 1:
-            b = self._blocks[np.argmin(t)]
-            raise ValueError(f"{self._cls}: positions must be integers 1..K; {self._where(b)} "
-                             f"has position {t.min():g}")
         K_data = int(t.max())
         if self._K_value is not None and K_data > self._K_value:
             b = self._blocks[np.argmax(t)]

@@ -42,6 +42,14 @@ class PositionCor(CorStruct):
             raise ValueError(f"{self._cls}: {self._where(b)} has repeated positions "
                              f"{fmt_values(vals)}; positions must be unique within groups")
 
+    def _require_positions_from_one(self, hint=""):
+        """Positions that index a correlation matrix directly must be 1..K."""
+        t = self._coords[:, 0]
+        if t.min() < 1:
+            b = self._blocks[np.argmin(t)]
+            raise ValueError(f"{self._cls}: positions must be integers 1..K; {self._where(b)} "
+                             f"has position {t.min():g}{hint}")
+
     def _geometry(self, coords):
         t = coords[..., 0]
         return np.abs(t[:, :, None] - t[:, None, :])

@@ -234,11 +234,7 @@ class CorAnte(_VisitCor):
 
     def _validate_coords(self):
         super()._validate_coords()
-        t = self._coords[:, 0]
-        if t.min() < 1:
-            b = self._blocks[np.argmin(t)]
-            raise ValueError(f"{self._cls}: positions must be integers 1..K; {self._where(b)} "
-                             f"has position {t.min():g} {self._form_hint}")
+        self._require_positions_from_one(f" {self._form_hint}")
 
     def _pattern_keys(self):
         return self._coords           # absolute positions select the sub-matrix
