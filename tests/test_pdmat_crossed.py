@@ -317,3 +317,23 @@ def test_a_dense_crossed_design_too_large_is_refused(monkeypatch, data):
                                          r"too large.*drop correlation="):
         lmmext.lme("diameter ~ 1", data["Penicillin"], random=CROSSED,
                    correlation=CorAR1(form="~ 1 | plate"))
+
+
+def test_sparse_score_with_a_general_block(monkeypatch):
+    # nlme's spelling may put a general block beside the crossed indicators of one group
+    # (pdBlocked(list(pdIdent(~ a - 1), pdSymm(~ s - 1)))): its score is -tr(A L^-1 dL)
+    # over the whole block, checked against central differences of the criterion
+    import lmmext.frame as frame
+    from lmmext.engine.likelihood import ProfiledLikelihood
+    from lmmext.formula import parse_random
+    monkeypatch.setattr(frame, "SPARSE_MIN_Q", 50)
+    d = _simulated_crossed().assign(one=1)
+    random = {"one": pdBlocked([pdIdent("~ a - 1"), lmmext.pdSymm("~ s - 1")])}
+    f = frame.build_frame("y ~ x", d, parse_random(random))
+    eng = ProfiledLikelihood(f.y, f.X, f.levels, reml=True)
+    assert eng.sparse is not None and eng.has_gradient
+    th = eng.start() + np.random.default_rng(7).normal(size=eng.n_params) * 0.2
+    _, g = eng.value_and_gradient(th)
+    h = 1e-6
+    num = [(eng.loglik(th + e) - eng.loglik(th - e)) / (2 * h) for e in np.eye(th.size) * h]
+    np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-5)

@@ -218,8 +218,10 @@ class SparseGroup:
         c0 = 0
         for idx, j in enumerate(self.order):
             b = self.blocks[j]
-            inner = b.inner if isinstance(b, PdRepeated) else None
-            k = inner.q if inner is not None else 1
+            # the block's distinct unit: one level of a repeated block, the 1 x 1 of a
+            # multiple of the identity, else the whole block (one "level")
+            unit = b.inner if isinstance(b, PdRepeated) else b
+            k = b.block_q
             m = b.q // k
             vj = v[c0:c0 + b.q].reshape(m, k)
             A = m * np.eye(k) - minv[idx] - vj.T @ vj / sigma2
@@ -227,11 +229,11 @@ class SparseGroup:
                 Ej = E[c0:c0 + b.q].reshape(m, k, p)
                 A -= np.einsum("mkp,pq,mlq->kl", Ej, Hinv, Ej)
             t = theta[self.pars[j]:self.pars[j + 1]]
-            if inner is None:                    # pdIdent: Li^-1 dLi = 1
+            if isinstance(b, PdIdent):           # Li^-1 dLi = 1
                 score[self.pars[j]] = -np.trace(A)
             else:
-                Li = inner.factor(t)
-                dL = inner.factor_jacobian(t)
+                Li = unit.factor(t)
+                dL = unit.factor_jacobian(t)
                 score[self.pars[j]:self.pars[j + 1]] = -np.einsum(
                     "ab,jba->j", A, np.linalg.solve(Li, dL))
             c0 += b.q
