@@ -18,7 +18,10 @@ from .diagnostics import (ACF, ACFResult, Variogram, VariogramResult, plot_acf,
 from .henderson import HendersonResult, henderson
 from .inference.comparison import compare_models
 from .model import GLS, MixedLM, gls, lme
+from .mmrm import mmrm
+from .frame import NotIdentifiedWarning
 from .results.varcov import getVarCov, get_var_cov
+from .results.emmeans import EMMeans, emmeans, estimate
 from .pdmat import pdBlocked, pdCompSymm, pdDiag, pdIdent, pdLogChol, pdSymm
 from .lmlist import LMList, lmList
 from .structures import (CorAR1, CorAnte, CorARMA, CorCAR1, CorCompSymm, CorExp, CorGaus,
@@ -83,7 +86,7 @@ def anova(*fits, type="sequential", L=None, Terms=None, names=None, test=True):
     return compare_models(*fits, names=names, test=test)
 
 
-__all__ = ["MixedLM", "GLS", "lme", "gls", "anova", "getVarCov", "get_var_cov", "henderson",
+__all__ = ["MixedLM", "GLS", "lme", "gls", "mmrm", "anova", "NotIdentifiedWarning", "getVarCov", "get_var_cov", "henderson",
            "HendersonResult",
            "pdSymm", "pdLogChol", "pdDiag", "pdIdent", "pdCompSymm", "pdBlocked",
            "lmList", "LMList",

@@ -27,7 +27,8 @@ from .rformula import r_formula, structure_namespace
 from .engine.linalg import aliased_columns
 from .structures.form import group_labels, level_sort_key
 
-__all__ = ["ModelFrame", "build_frame", "frame_from_arrays", "frame_columns", "random_design"]
+__all__ = ["ModelFrame", "build_frame", "frame_from_arrays", "frame_columns", "random_design",
+           "NotIdentifiedWarning"]
 
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
@@ -433,6 +434,36 @@ def _attach_structures(mf, weights, correlation, cor_block_names, env):
         cs.block_labels = np.asarray([str(b) for b in buniq], dtype=object)
         cs.initialize(sframe, np.asarray(bcodes, dtype=np.int64), env)
         mf.corstruct = cs
+        _warn_not_identified(mf)
+
+
+class NotIdentifiedWarning(UserWarning):
+    """A model whose parameters are not all identified: a random intercept beside a
+    compound-symmetry, Toeplitz or unstructured residual correlation of the same
+    groups (the intercept's variance and the constant part of the correlation trade
+    off; only their sum is estimable)."""
+
+
+_CONSTANT_PART = ("CorCompSymm", "CorToeplitz", "CorSymm")
+
+
+def _warn_not_identified(mf):
+    cs = mf.corstruct
+    if not mf.levels or cs is None:
+        return
+    names = [c.__name__ for c in type(cs).__mro__]
+    kind = next((n for n in _CONSTANT_PART if n in names), None)
+    inner = mf.levels[-1]
+    if kind is None or not {"(Intercept)", "Intercept"} & set(inner.z_names):
+        return
+    if len(np.unique(inner.codes)) != len(np.unique(np.asarray(cs.row_blocks))):
+        return                  # correlation groups nested strictly inside the level
+    warnings.warn(
+        f"a random intercept for {inner.name!r} and a {kind} correlation within the same "
+        f"groups are not identified: the intercept's variance and the constant part of the "
+        f"correlation trade off (only their sum is estimable); drop the random intercept "
+        f"(gls) or use a correlation without a constant part (e.g. CorAR1)",
+        NotIdentifiedWarning, stacklevel=5)
 
 
 def frame_from_arrays(endog, exog, groups, Z, z_names, pd_mat, exog_names, y_name,
@@ -524,6 +555,8 @@ def _struct_texts(obj):
         form = part.form
         out.append(form.covariate or "")
         out += list(form.grouping)
+        if getattr(part, "group", None):        # a correlation structure's group=
+            out.append(part.group)
     return out
 
 

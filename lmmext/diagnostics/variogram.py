@@ -169,6 +169,8 @@ def _model_variogram(res, resType, length_out):
     """The fitted structure's semivariogram ``sig2 (1 - (1 - nugget) f(d / range))``
     over the range of its within-group distances (nlme's ``Variogram.corSpatial``)."""
     cs = res.frame.corstruct
+    if getattr(cs, "group", None):
+        return None         # group-specific ranges: one curve per level, none is drawn
     codes, coords, metric = _structure_distances(res)
     i, j = within_group_pairs(codes)
     d = distances(coords, i, j, metric)

@@ -12,8 +12,9 @@ The marginal covariance is written as ``V = sum_r s_r G_r + (nonlinear part)``:
 
 ``W``, the covariance of the variance parameters, is the inverse of the expected REML
 information ``1/2 tr(P V_i P V_j)``.  Everything is accumulated over the outermost
-groups with dense blocks (V is block diagonal there), so this is meant for the data
-sizes where small-sample corrections matter.
+groups of an lme fit, or the correlation structure's groups of a gls fit (single rows
+without a correlation structure), with dense blocks (V is block diagonal there), so this
+is meant for the data sizes where small-sample corrections matter.
 """
 from __future__ import annotations
 
@@ -36,7 +37,14 @@ class KenwardRoger:
         sigma2 = ev.sigma2
         re_theta, th_cor, th_var = eng.split(state.theta)
         X, N = eng.X, eng.N
-        outer = eng.levels[0].codes if eng.levels else np.zeros(N, dtype=int)
+        # V is block diagonal over the outermost random-effects groups (lme) or, for a
+        # gls, over the correlation structure's groups (each row alone without one)
+        if eng.levels:
+            outer = eng.levels[0].codes
+        elif eng.corstruct is not None:
+            outer = np.asarray(eng.corstruct.row_blocks)
+        else:
+            outer = np.arange(N)
         bounds = np.flatnonzero(np.r_[True, np.diff(outer) != 0, True])
         self._groups = [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
         nonlin = np.concatenate([np.asarray(th_cor, float), np.asarray(th_var, float)])

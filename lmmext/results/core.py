@@ -174,6 +174,15 @@ class ResultsCore(FixedEffectTests, SummaryText):
         out = self._cluster_robust(cluster).coef_test(self.fe_params.to_numpy(), type, test)
         return pd.DataFrame(out, index=self.fe_params.index)
 
+    # --- marginal means (emmeans) --------------------------------------------------------
+    def emmeans(self, specs, by=None, at=None, weights="equal", ddf=None, level=0.95,
+                vcov=None):
+        """Estimated marginal means of this fit, as R's ``emmeans(fit, ~ specs | by)``:
+        see :func:`lmmext.emmeans`."""
+        from .emmeans import emmeans
+        return emmeans(self, specs, by=by, at=at, weights=weights, ddf=ddf, level=level,
+                       vcov=vcov)
+
     # --- residuals ---------------------------------------------------------------------
     def _caller(self, values, name):
         return pd.Series(self.frame.to_caller_order(np.asarray(values)),

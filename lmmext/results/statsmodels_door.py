@@ -74,6 +74,14 @@ class _DoorResults:
 
     get_var_cov = getVarCov
 
+    def emmeans(self, specs, by=None, at=None, weights="equal", ddf=None, level=0.95,
+                vcov=None):
+        """Estimated marginal means of this fit (see :func:`lmmext.emmeans`), computed by
+        ``res.nlme``; an ML fit's covariance is not multiplied by ``N / (N - p)`` here."""
+        from .emmeans import emmeans
+        return emmeans(self, specs, by=by, at=at, weights=weights, ddf=ddf, level=level,
+                       vcov=vcov)
+
     def predict(self, exog=None, transform=True, *args, **kwargs):
         """Fixed-effects predictions ``X beta``: ``exog`` a DataFrame with the formula's
         columns (or a design matrix with ``transform=False``); without it, the data's."""

@@ -40,7 +40,10 @@ class SummaryText:
         cs = self.frame.corstruct
         if cs is not None:
             lines += [f"Correlation Structure: {type(cs).__name__}",
-                      f" Formula: {cs.form.text}", " Parameter estimate(s):",
+                      f" Formula: {cs.form.text}"]
+            if getattr(cs, "group", None):          # group-specific parameters
+                lines.append(f" Group: {cs.group} ({', '.join(cs.group_levels)})")
+            lines += [" Parameter estimate(s):",
                       indent(self.correlation_params.to_string()), ""]
         vf = self.frame.varfunc
         if vf is not None:

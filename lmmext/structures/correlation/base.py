@@ -42,6 +42,7 @@ from scipy.linalg import solve_triangular
 from ..form import parse_struct_form
 from ..natural_scale import ApVarScale
 from ..numdiff import central_differences
+from .grouped import check_group, grouped_class
 from .patterns import bidiagonal_map, group_patterns
 
 __all__ = ["CorStruct", "as_vector", "fmt_values"]
@@ -76,6 +77,10 @@ class CorStruct(ApVarScale):
         ``form.grouping`` to build the blocks.
     fixed : bool
         Hold the structure at ``value`` (no free parameters).
+    group : str, optional
+        A between-subject factor (a column constant within each correlation group): one
+        copy of the parameters per level, each group using its level's (SAS
+        ``GROUP=``; see :mod:`.grouped`).
 
     Notes
     -----
@@ -95,15 +100,20 @@ class CorStruct(ApVarScale):
     #: beyond it all blocks of that size go through one batched solve
     _max_pattern_loop = 64
 
-    def __init__(self, value=None, form="~ 1", fixed=False):
+    def __init__(self, value=None, form="~ 1", fixed=False, group=None):
         self.form = parse_struct_form(form, f"{type(self).__name__} form")
         if not isinstance(fixed, (bool, np.bool_)):
             raise ValueError(f"{self._cls}: fixed must be True or False, got {fixed!r}")
         self.fixed = bool(fixed)
         self.value = value
+        self.group = check_group(group, self._cls)
         self.block_labels = None
         self._initialized = False
         self._theta0 = None
+        if self.group is not None and not getattr(self, "_grouped_base", None):
+            # one copy of the parameters per level: the same class with the grouped
+            # protocol in front (grouped.py), so isinstance and the printed name stay
+            self.__class__ = grouped_class(type(self))
 
     # -- small utilities -----------------------------------------------------------
     @property
@@ -124,7 +134,10 @@ class CorStruct(ApVarScale):
             raise RuntimeError(f"{self._cls}: call initialize(data, blocks) first ({why})")
 
     def __repr__(self):
-        extra = "".join(f", {k}={v!r}" for k, v in self._repr_extra().items())
+        extra = dict(self._repr_extra())
+        if self.group is not None:
+            extra["group"] = self.group
+        extra = "".join(f", {k}={v!r}" for k, v in extra.items())
         return (f"{self._cls}(value={self.value!r}, form={self.form.text!r}{extra}, "
                 f"fixed={self.fixed})")
 
@@ -151,6 +164,26 @@ class CorStruct(ApVarScale):
             Invalid positions/coordinates or values, naming the structure and the
             block (``self.block_labels``, set by the engine, gives block names).
         """
+        self._bind_blocks(data, blocks)
+        coords = self._row_coords(data, eval_env)
+        self._coords = coords
+        self._validate_coords()
+
+        dense = self._sizes >= 2
+        self._bi_rows = np.zeros(0, dtype=np.int64)
+        if self._markov:
+            dense &= ~self._setup_bidiagonal()
+        self._groups = group_patterns(self._starts, self._sizes, np.flatnonzero(dense),
+                                      self._pattern_keys())
+        self._all_groups = None
+        for g in self._groups:
+            g.geom = self._geometry(coords[g.first_rows])
+        self._setup_params()
+        self._initialized = True
+
+    def _bind_blocks(self, data, blocks):
+        """Check ``data`` and ``blocks`` and store the block layout (``_N``,
+        ``_n_blocks``, ``_blocks``, ``_starts``, ``_sizes``)."""
         if not isinstance(data, pd.DataFrame):
             raise ValueError(f"{self._cls}: data must be a pandas DataFrame")
         N = len(data)
@@ -171,21 +204,6 @@ class CorStruct(ApVarScale):
         if self.block_labels is not None and len(self.block_labels) != len(starts):
             raise ValueError(f"{self._cls}: block_labels has {len(self.block_labels)} "
                              f"entries for {len(starts)} blocks")
-
-        coords = self._row_coords(data, eval_env)
-        self._coords = coords
-        self._validate_coords()
-
-        dense = sizes >= 2
-        self._bi_rows = np.zeros(0, dtype=np.int64)
-        if self._markov:
-            dense &= ~self._setup_bidiagonal()
-        self._groups = group_patterns(starts, sizes, np.flatnonzero(dense), self._pattern_keys())
-        self._all_groups = None
-        for g in self._groups:
-            g.geom = self._geometry(coords[g.first_rows])
-        self._setup_params()
-        self._initialized = True
 
     @property
     def n_params(self):
@@ -355,6 +373,13 @@ class CorStruct(ApVarScale):
         ndarray
         """
         self._require_init("correlation_matrix")
+        b = self._block_index(block)
+        rows = self._starts[b] + np.arange(self._sizes[b])
+        nat = self._natural_for(theta)
+        return self._corr_stack(nat, self._geometry(self._coords[rows][None]))[0]
+
+    def _block_index(self, block):
+        """The index of a block given by index or by label."""
         b = block
         if not isinstance(b, numbers.Integral):
             labels = [] if self.block_labels is None else [str(x) for x in self.block_labels]
@@ -363,9 +388,7 @@ class CorStruct(ApVarScale):
             b = labels.index(str(b))
         if not 0 <= b < self._n_blocks:
             raise KeyError(f"{self._cls}: block index {b} out of range 0..{self._n_blocks - 1}")
-        rows = self._starts[b] + np.arange(self._sizes[b])
-        nat = self._natural_for(theta)
-        return self._corr_stack(nat, self._geometry(self._coords[rows][None]))[0]
+        return int(b)
 
     # -- shared machinery --------------------------------------------------------------
     def _natural_for(self, theta):

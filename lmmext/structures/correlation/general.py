@@ -25,6 +25,10 @@ class CorSymm(PositionCor):
         ``"~ 1 | g"``: positions are the row ranks 1..n_b; ``"~ k | g"``: integer
         positions whose distinct values over all groups are exactly 1..K.
     fixed : bool, default False
+    group : str, optional
+        A between-subject factor (a column constant within each group of ``form``): one
+        copy of the parameters per level, named ``"<name>:<level>"`` (SAS ``GROUP=``;
+        see :mod:`lmmext.structures.correlation.grouped`).
 
     Notes
     -----
@@ -50,8 +54,8 @@ class CorSymm(PositionCor):
         r = np.tanh(np.asarray(nat, dtype=float) / 2.0)
         return pd.Series(r, index=self.apvar_names())
 
-    def __init__(self, value=None, form="~ 1", fixed=False):
-        super().__init__(value, form, fixed)
+    def __init__(self, value=None, form="~ 1", fixed=False, group=None):
+        super().__init__(value, form, fixed, group)
         self._K = self._K_value = None
         if value is not None:
             v = as_vector(value, f"{self._cls}: value")
@@ -184,6 +188,10 @@ class CorCompSymm(CorStruct):
     form : str, default ``"~ 1"``
         The covariate is ignored; only the grouping matters.
     fixed : bool, default False
+    group : str, optional
+        A between-subject factor (a column constant within each group of ``form``): one
+        copy of the parameters per level, named ``"<name>:<level>"`` (SAS ``GROUP=``;
+        see :mod:`lmmext.structures.correlation.grouped`).
 
     Notes
     -----
@@ -195,8 +203,8 @@ class CorCompSymm(CorStruct):
 
     description = "Compound symmetry"
 
-    def __init__(self, value=0, form="~ 1", fixed=False):
-        super().__init__(value, form, fixed)
+    def __init__(self, value=0, form="~ 1", fixed=False, group=None):
+        super().__init__(value, form, fixed, group)
         v = as_vector(value, f"{self._cls}: value")
         if v.size != 1 or not -1 < v[0] < 1:
             raise ValueError(f"{self._cls}: value must be one number in (-1, 1), got {value!r}")

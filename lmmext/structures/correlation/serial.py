@@ -78,8 +78,8 @@ class _MarkovCor(PositionCor):
     _markov = True
     _bounds = (-1.0, 1.0)
 
-    def __init__(self, value, form, fixed):
-        super().__init__(value, form, fixed)
+    def __init__(self, value, form, fixed, group=None):
+        super().__init__(value, form, fixed, group)
         v = as_vector(value, f"{self._cls}: value")
         self._check_phi(v, "value")
         self._nat0 = v
@@ -129,6 +129,10 @@ class CorAR1(_MarkovCor):
         (gaps allowed: ``phi^|dt|``, nlme's ARMA(1, 0) behaviour); non-integer or
         repeated positions raise ``ValueError``.
     fixed : bool, default False
+    group : str, optional
+        A between-subject factor (a column constant within each group of ``form``): one
+        copy of the parameters per level, named ``"<name>:<level>"`` (SAS ``GROUP=``;
+        see :mod:`lmmext.structures.correlation.grouped`).
 
     Notes
     -----
@@ -137,8 +141,8 @@ class CorAR1(_MarkovCor):
 
     description = "AR(1)"
 
-    def __init__(self, value=0, form="~ 1", fixed=False):
-        super().__init__(value, form, fixed)
+    def __init__(self, value=0, form="~ 1", fixed=False, group=None):
+        super().__init__(value, form, fixed, group)
 
     def _to_natural(self, theta):
         return np.tanh(np.asarray(theta) / 2.0)
@@ -161,6 +165,10 @@ class CorCAR1(_MarkovCor):
     form : str, default ``"~ 1"``
         Usually ``"~ t | g"``; repeated positions within a group raise ``ValueError``.
     fixed : bool, default False
+    group : str, optional
+        A between-subject factor (a column constant within each group of ``form``): one
+        copy of the parameters per level, named ``"<name>:<level>"`` (SAS ``GROUP=``;
+        see :mod:`lmmext.structures.correlation.grouped`).
 
     Notes
     -----
@@ -172,8 +180,8 @@ class CorCAR1(_MarkovCor):
     _integer_positions = False
     _bounds = (0.0, 1.0)
 
-    def __init__(self, value=0.2, form="~ 1", fixed=False):
-        super().__init__(value, form, fixed)
+    def __init__(self, value=0.2, form="~ 1", fixed=False, group=None):
+        super().__init__(value, form, fixed, group)
 
     def _to_natural(self, theta):
         return expit(np.asarray(theta))
@@ -203,6 +211,10 @@ class CorARMA(PositionCor):
     p, q : int
         Orders, non-negative and not both zero.
     fixed : bool, default False
+    group : str, optional
+        A between-subject factor (a column constant within each group of ``form``): one
+        copy of the parameters per level, named ``"<name>:<level>"`` (SAS ``GROUP=``;
+        see :mod:`lmmext.structures.correlation.grouped`).
 
     Notes
     -----
@@ -212,8 +224,8 @@ class CorARMA(PositionCor):
     the AR(1) bidiagonal factor.
     """
 
-    def __init__(self, value=None, form="~ 1", p=0, q=0, fixed=False):
-        super().__init__(value, form, fixed)
+    def __init__(self, value=None, form="~ 1", p=0, q=0, fixed=False, group=None):
+        super().__init__(value, form, fixed, group)
         for name, k in (("p", p), ("q", q)):
             if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 0:
                 raise ValueError(f"{self._cls}: {name} must be a non-negative integer, got {k!r}")

@@ -32,6 +32,10 @@ class _SpatialCor(CorStruct):
     nugget : bool, default False
     metric : {"euclidean", "manhattan", "maximum"}
     fixed : bool, default False
+    group : str, optional
+        A between-subject factor (a column constant within each group of ``form``): one
+        copy of the parameters per level, named ``"<name>:<level>"`` (SAS ``GROUP=``;
+        see :mod:`lmmext.structures.correlation.grouped`).
 
     Notes
     -----
@@ -50,8 +54,9 @@ class _SpatialCor(CorStruct):
         out[:1] = False
         return out
 
-    def __init__(self, value=None, form="~ 1", nugget=False, metric="euclidean", fixed=False):
-        super().__init__(value, form, fixed)
+    def __init__(self, value=None, form="~ 1", nugget=False, metric="euclidean", fixed=False,
+                 group=None):
+        super().__init__(value, form, fixed, group)
         if metric not in METRICS:
             raise ValueError(f"{self._cls}: metric must be one of {METRICS}, got {metric!r}")
         if not isinstance(nugget, (bool, np.bool_)):

@@ -44,8 +44,8 @@ class _VisitCor(PositionCor):
     """Shared by the two: the number of parameters comes from ``value`` or the data,
     each present in the data (else it is not identified), one link ``tanh(theta / 2)``."""
 
-    def __init__(self, value, form, fixed):
-        super().__init__(value, form, fixed)
+    def __init__(self, value, form, fixed, group=None):
+        super().__init__(value, form, fixed, group)
         self._m = None
         if value is not None:
             v = as_vector(value, f"{self._cls}: value")
@@ -104,6 +104,10 @@ class CorToeplitz(_VisitCor):
     max_lag : int, optional
         Band: correlations beyond lag ``max_lag`` are zero (SAS ``TOEP(max_lag + 1)``).
     fixed : bool, default False
+    group : str, optional
+        A between-subject factor (a column constant within each group of ``form``): one
+        copy of the parameters per level, named ``"<name>:<level>"`` (SAS ``GROUP=``;
+        see :mod:`lmmext.structures.correlation.grouped`).
 
     Notes
     -----
@@ -122,13 +126,13 @@ class CorToeplitz(_VisitCor):
     _what = "the lag"
     _form_hint = "(use form='~ visit | g' with integer visits)"
 
-    def __init__(self, value=None, form="~ 1", max_lag=None, fixed=False):
+    def __init__(self, value=None, form="~ 1", max_lag=None, fixed=False, group=None):
         if max_lag is not None and (isinstance(max_lag, bool) or not isinstance(
                 max_lag, numbers.Integral) or max_lag < 1):
             raise ValueError(f"CorToeplitz: max_lag must be a positive integer or None, got "
                              f"{max_lag!r}")
         self.max_lag = None if max_lag is None else int(max_lag)
-        super().__init__(value, form, fixed)
+        super().__init__(value, form, fixed, group)
         if self.max_lag is not None:
             if self._m is not None and self._m != self.max_lag:
                 raise ValueError(f"CorToeplitz: value needs max_lag = {self.max_lag} "
@@ -200,6 +204,10 @@ class CorAnte(_VisitCor):
         a group with visits 1 and 3 has correlation ``rho_1 rho_2``); ``"~ 1 | g"``: row
         order.
     fixed : bool, default False
+    group : str, optional
+        A between-subject factor (a column constant within each group of ``form``): one
+        copy of the parameters per level, named ``"<name>:<level>"`` (SAS ``GROUP=``;
+        see :mod:`lmmext.structures.correlation.grouped`).
 
     Notes
     -----
@@ -214,8 +222,8 @@ class CorAnte(_VisitCor):
     _what = "the adjacent positions (j, j+1) for j ="
     _form_hint = "(use form='~ visit | g' with integer visits 1..K)"
 
-    def __init__(self, value=None, form="~ 1", fixed=False):
-        super().__init__(value, form, fixed)
+    def __init__(self, value=None, form="~ 1", fixed=False, group=None):
+        super().__init__(value, form, fixed, group)
 
     def _names(self, k):
         return [f"cor({j},{j + 1})" for j in range(1, k + 1)]
