@@ -86,8 +86,9 @@ def anova(*fits, type="sequential", L=None, Terms=None, names=None, test=True):
     return compare_models(*fits, names=names, test=test)
 
 
-__all__ = ["MixedLM", "GLS", "lme", "gls", "mmrm", "anova", "NotIdentifiedWarning", "getVarCov", "get_var_cov", "henderson",
-           "HendersonResult",
+__all__ = ["MixedLM", "GLS", "lme", "gls", "mmrm", "anova", "NotIdentifiedWarning",
+           "getVarCov", "get_var_cov", "henderson", "HendersonResult",
+           "emmeans", "estimate", "EMMeans",
            "pdSymm", "pdLogChol", "pdDiag", "pdIdent", "pdCompSymm", "pdBlocked",
            "lmList", "LMList",
            "VarFunc", "VarFixed", "VarIdent", "VarPower", "VarConstPower", "VarExp", "VarComb",

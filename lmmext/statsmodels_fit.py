@@ -28,9 +28,8 @@ from .structures.random_effects import PdBlocked, PdDiag, PdIdent, PdSymm
 
 __all__ = ["random_design", "engine_level", "engine_optimum"]
 
-# relative SD below which the engine's optimum is the boundary value 0 (the criterion
-# differs from its value at 0 by ~1e-16 there)
-_BOUNDARY_SD = 1e-8
+# smallest eigenvalue of the relative covariance handed to statsmodels' optimizer
+_BOUNDARY_VAR = 1e-8
 
 
 def _dense(mat):
@@ -126,10 +125,15 @@ def engine_optimum(model, reml=True, free=None):
         state = fit_frame(frame, reml=reml)
     L = state.engine.user_factors(state.evaluation)[0]
     D = L @ L.T
-    # a relative SD the optimizer left at its lower bound is an MLE on the boundary:
-    # statsmodels' parameterization reaches it exactly (and then warns as it does)
-    zero = np.sqrt(np.diag(D)) < _BOUNDARY_SD
-    D[zero, :] = D[:, zero] = 0.0
+    # an optimum on the boundary (a variance, or the last Cholesky pivot, held at zero)
+    # is not a point statsmodels' parameterization can start from (its score inverts
+    # cov_re; from an exact zero its optimizer leaves the optimum): the eigenvalues are
+    # lifted to a relative variance of 1e-8 (an SD 1e-4 of the residual SD, where
+    # first-order optimizers stop on such boundaries), and statsmodels' optimizer takes
+    # the last steps and judges the boundary as it does
+    vals, vecs = np.linalg.eigh((D + D.T) / 2)
+    if vals.min() < _BOUNDARY_VAR:
+        D = (vecs * np.maximum(vals, _BOUNDARY_VAR)) @ vecs.T
     k = model.k_re
     vc_first = k + np.cumsum([0] + [b.q for b in _vc_blocks(level)])[:-1]
     return MixedLMParams.from_components(

@@ -294,3 +294,18 @@ def test_ls_means_at_each_visit(orth):
         assert row["emmean"] == pytest.approx(mean, rel=1e-6)
         assert row["SE"] == pytest.approx(np.sqrt(sigma[j] / n), rel=1e-4)
         assert row["df"] == pytest.approx(25.0, rel=1e-4)
+
+
+def test_emmeans_defaults_to_the_fits_ddf():
+    """emmeans on an mmrm() fit uses the fit's ddf (Kenward-Roger by default): with
+    complete data and an unstructured covariance a between-subject contrast has
+    27 - 2 = 25 degrees of freedom (containment would give N - p = 92)."""
+    import lmmext
+    from lmmext.validation import load_dataset
+    O = load_dataset("Orthodont")
+    O["visit"] = pd.Categorical(O["age"], categories=[8, 10, 12, 14])
+    fit = lmmext.mmrm("distance ~ Sex * visit + us(visit | Subject)", data=O)
+    em = lmmext.emmeans(fit, "Sex", by="visit")
+    assert em.ddf == "kenward-roger"
+    np.testing.assert_allclose(em.summary()["df"], 25.0, rtol=1e-5)
+    assert lmmext.emmeans(fit, "Sex", ddf="containment").ddf == "containment"

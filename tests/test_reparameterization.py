@@ -69,11 +69,12 @@ def test_statsmodels_door_with_a_shifted_or_scaled_slope(reference, kind, shift,
     # without structures the door is statsmodels' own fit (started at the engine's
     # optimum, statsmodels' optimizer and criterion take the last steps): its criterion
     # carries ~2e-6 of rounding on these designs and its optimizer stops within ~4e-6 in
-    # the fitted values (7e-5 with age + 1e5, where its criterion is flat to rounding
-    # over that range): 1e-5 (1e-4 at 1e5) there; with structures the door is the
-    # engine's own fit, 1e-6
+    # the fitted values (up to 5e-4 with age + 1e5, where its criterion is flat to
+    # rounding over that range and where it stops depends on the last digits of its
+    # start; statsmodels alone ends 80 log-likelihood units lower there): 1e-5 (1e-3 at
+    # 1e5) there; with structures the door is the engine's own fit, 1e-6
     tol = 1e-6 if kind != "plain" else 1e-5
-    fit_tol = 1e-4 if kind == "plain" and shift == 1e5 else tol
+    fit_tol = 1e-3 if kind == "plain" and shift == 1e5 else tol
     assert res.llf + 2 * np.log(abs(scale)) == pytest.approx(fits[kind].llf, abs=tol)
     np.testing.assert_allclose(np.asarray(res.fittedvalues), fits[kind].fittedvalues,
                                rtol=0, atol=fit_tol)

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+from .average_information import average_information, supports_average_information
 from .likelihood import ProfiledLikelihood
 from .optimize import maximize
 
@@ -50,7 +51,17 @@ def _optimize(engine, start, max_evals=None):
     lower = lower_bounds(engine)
     x0 = np.maximum(np.asarray(start, dtype=float), lower)
     vg = engine.value_and_gradient if engine.has_gradient else None
-    return maximize(engine.loglik, x0, lower, value_and_grad=vg, max_evals=max_evals)
+    ai = (None if vg is None or not supports_average_information(engine)
+          else (lambda theta: average_information(engine, theta)))
+    # the random-effects parameters come first in theta
+    faces = [lev.pd.zero_faces for lev in engine.levels]
+    holdable = np.zeros(lower.size, bool)
+    if faces:
+        f = np.concatenate(faces)
+        holdable[:f.size] = f
+    return maximize(engine.loglik, x0, lower, value_and_grad=vg, max_evals=max_evals,
+                    curvature=ai, holdable=holdable,
+                    reference=np.maximum(engine.start(), lower))
 
 
 def _blups_and_fitted(engine, ev):

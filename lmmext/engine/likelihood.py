@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_solve, solve_triangular
 
+from .elimination_score import EliminationScore
 from .gradient import UnitAlgebra, dense_is_worthwhile
 from .levels import design_transform
 from .sparse_group import SparseGroup
@@ -77,7 +78,7 @@ class _Cells:
         self.group_plan = size_plan(self.group, int(self.group[-1]) + 1)
 
 
-class ProfiledLikelihood:
+class ProfiledLikelihood(EliminationScore):
     """Profiled (RE)ML log-likelihood over the variance parameters.
 
     Parameters
@@ -183,6 +184,11 @@ class ProfiledLikelihood:
     def evaluate(self, theta, keep=False, gradient=False):
         # parameters where a structure degenerates (a correlation of exactly 1, an
         # overflowing weight) are infeasible, not warnings: the optimizer steps back
+        # (not with a fitted-values covariate: it changes under the same theta)
+        if keep and not gradient and not getattr(self.varfunc, "uses_fitted", False):
+            last = getattr(self, "_last_evaluation", None)
+            if last is not None and last[0] == np.asarray(theta, dtype=float).tobytes():
+                return last[1]
         with np.errstate(divide="raise", invalid="raise", over="raise"):
             return self._evaluate(theta, keep, gradient)
 
@@ -252,32 +258,10 @@ class ProfiledLikelihood:
             store = [(None, X)]
         else:
             factors = [lev.factor(t) for lev, t in zip(self.levels, re_theta)]
+        elims = [None] * len(self.levels)
         if self.levels and self.sparse is None:
-            for k in range(len(self.levels) - 1, -1, -1):
-                lo, hi = self.z_offsets[k], self.z_offsets[k + 1]
-                L = factors[k]
-                Szz = S[:, lo:hi, lo:hi]
-                rest = np.r_[0:lo, hi:S.shape[1]]
-                Szr = S[:, lo:hi][:, :, rest]
-                Mk = L.T @ Szz @ L
-                idx = np.arange(Mk.shape[1])
-                Mk[:, idx, idx] += 1.0
-                chol = np.linalg.cholesky(Mk)
-                cinv = tri_inverse(chol)
-                K = cinv @ (L.T @ Szr)
-                if gradient:
-                    last = (cinv, K)
-                logdet_M += 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
-                if keep:
-                    store.append((S, chol))
-                if k > 0:
-                    S = S[:, rest][:, :, rest] - np.matmul(K.transpose(0, 2, 1), K)
-                    S = sum_runs(S, self._parent_plans[k], self.levels[k - 1].n_groups)
-                else:
-                    # the outermost level (lo = 0); per group, then summed: differencing
-                    # the totals would cancel digits of the residual sum of squares
-                    S = (S[:, hi:, hi:] - np.matmul(K.transpose(0, 2, 1), K)).sum(axis=0)
-            store.reverse()
+            S, logdet_M, store, elims = self.eliminate(S, factors, keep or gradient,
+                                                       gradient)
         Sxx, Sxy, Syy = S[:p, :p], S[:p, p], S[p, p]
         try:
             R = np.linalg.cholesky(Sxx)
@@ -300,8 +284,17 @@ class ProfiledLikelihood:
             Hinv = cho_solve((R, True), np.eye(p))
             return ll, self.sparse.re_score(re_theta[0], store[0][1], Hinv, beta_s, sigma2,
                                             self.reml)
+        if gradient and self.sparse is None and beta is None:
+            # what a kept evaluation would return here, for the average-information
+            # pass that follows the gradient at the same point
+            self._last_evaluation = (np.asarray(theta, dtype=float).tobytes(), Evaluation(
+                ll, self.b0 + self.xT @ beta_s, sigma2, q, R, log_w, logdet_C, logdet_M,
+                logdet_X, factors, store))
+        if gradient and len(self.levels) > 1:
+            return ll, self._nested_score(re_theta, factors, elims, theta_cor, theta_var,
+                                          log_w, R, beta_s, sigma2)
         if gradient:
-            elim = (re_theta[0], factors[0], *last) if self.levels else None
+            elim = (re_theta[0], factors[0], *elims[0]) if self.levels else None
             return ll, self._elimination_score(elim, theta_cor, theta_var, log_w, R,
                                                beta_s, sigma2)
         if not keep:
@@ -309,169 +302,46 @@ class ProfiledLikelihood:
         return Evaluation(ll, self.b0 + self.xT @ beta_s, sigma2, q, R, log_w, logdet_C,
                           logdet_M, logdet_X, factors, store)
 
+    def eliminate(self, S, factors, keep=False, gradient=False):
+        """Eliminate the random effects of every level from the innermost groups'
+        cross-products ``S`` (``(G, m, m)`` over ``[Z_1 .. Z_Q | rest]``), innermost
+        level first: per group a Cholesky factor of ``M_g = I + L' S_zz L`` and the
+        Schur complement of the rest, summed into the parent groups.
+
+        Returns ``(S_rest, log|M|, store, elims)``: the rest's reduced cross-products
+        (summed over the outermost groups), the log-determinant, per level ``(S, chol)``
+        with ``keep`` and ``(chol^-1, K)`` with ``gradient``."""
+        store, elims = [], [None] * len(self.levels)
+        logdet_M = 0.0
+        for k in range(len(self.levels) - 1, -1, -1):
+            lo, hi = self.z_offsets[k], self.z_offsets[k + 1]
+            L = factors[k]
+            Szz = S[:, lo:hi, lo:hi]
+            rest = np.r_[0:lo, hi:S.shape[1]]
+            Szr = S[:, lo:hi][:, :, rest]
+            Mk = L.T @ Szz @ L
+            idx = np.arange(Mk.shape[1])
+            Mk[:, idx, idx] += 1.0
+            chol = np.linalg.cholesky(Mk)
+            cinv = tri_inverse(chol)
+            K = cinv @ (L.T @ Szr)
+            if gradient:
+                elims[k] = (cinv, K)
+            logdet_M += 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
+            if keep:
+                store.append((S, chol))
+            if k > 0:
+                S = S[:, rest][:, :, rest] - np.matmul(K.transpose(0, 2, 1), K)
+                S = sum_runs(S, self._parent_plans[k], self.levels[k - 1].n_groups)
+            else:
+                # the outermost level (lo = 0); per group, then summed: differencing
+                # the totals would cancel digits of the residual sum of squares
+                S = (S[:, hi:, hi:] - np.matmul(K.transpose(0, 2, 1), K)).sum(axis=0)
+        store.reverse()
+        return S, logdet_M, store, elims
+
     def loglik(self, theta):
         return self.evaluate(theta)
-
-    @property
-    def schur_gradient(self):
-        """Whether the gradient comes from the elimination itself
-        (:meth:`_elimination_score`, no per-unit dense algebra): at most one
-        random-effects level, and a correlation structure only when its whitening is a
-        bidiagonal map (AR(1), CAR(1), ARMA(1, 0) with monotone positions)."""
-        if not hasattr(self, "_schur"):
-            cs = self.corstruct
-            if self.sparse is not None:
-                self._schur = False
-            elif len(self.levels) > 1 or (cs is not None and not cs.is_banded):
-                self._schur = False
-            elif cs is None or not self.levels or self.levels[0].q == 1:
-                self._schur = True
-            else:
-                # several random effects with a correlation structure: the per-unit dense
-                # algebra measured twice as fast (benchmark case d), where affordable
-                self._schur = not dense_is_worthwhile(self)
-        return self._schur
-
-    def _elimination_score(self, elim, theta_cor, theta_var, log_w, R_X, beta_s, sigma2):
-        """Score of the profiled criterion from the elimination just made.
-
-        The criterion depends on the residual parameters only through the whitened
-        cross-products ``S_g`` of the groups and the log-determinants of the weights and
-        correlation blocks.  Its derivative with respect to ``S_g`` is, with ``Phi`` the
-        derivative with respect to the reduced ``[X y]' V~^-1 [X y]`` (``-b b' / 2
-        sigma^2 - [(X' V~^-1 X)^-1 / 2]_REML``, ``b = (-beta, 1)``), ``G_g = L M_g^-1
-        L' = B_g' B_g`` and ``J_g = G_g S_g,zr`` (Henderson's BLUP operator)::
-
-            Gamma_g = E_g' Phi E_g - diag(G_g, 0) / 2,    E_g = [-J_g' | I]
-
-        so a parameter moving the whitened rows by ``dA`` contributes ``2 sum_rows
-        dA_r' Gamma_g a_r``, evaluated as ``rho(dA_r)' Phi rho(a_r) - t(dA_r)' t(a_r) / 2``
-        with ``rho(a) = E_g a`` and ``t(a) = B_g z``.  The weights act before the
-        whitening (``dA = U (g o WA)``) and a banded whitening ``U`` is bidiagonal
-        (``CorStruct.banded_factor``), so every term is a sum of products of
-        neighbouring rows.  The random effects' score is :meth:`_re_gradient`.  Per
-        evaluation this is ``O(N (p + q)^2)`` (``O(cells m^2)`` for stratum weights).
-
-        ``elim`` is ``(theta_re, L, chol^-1, K)`` of the one level, or ``None`` (gls).
-        """
-        p = self.p
-        b = np.r_[-beta_s, 1.0]
-        Hinv = cho_solve((R_X, True), np.eye(p))
-        Phi = np.outer(b, b) / (-2.0 * sigma2)
-        if self.reml:
-            Phi[:p, :p] -= 0.5 * Hinv
-        parts = []
-        if elim is not None:
-            theta_re, L, cinv, K = elim
-            parts.append(self._re_gradient(theta_re, L, cinv, K, Hinv, beta_s, sigma2))
-            B = cinv @ L.T                                  # chol^-1 L': G_g = B' B
-            J = np.matmul(B.transpose(0, 2, 1), K)
-        cs, vf = self.corstruct, self.varfunc
-        n_cor = cs.n_params if cs is not None else 0
-        n_var = vf.n_params if vf is not None else 0
-        if not n_cor + n_var:
-            return np.concatenate(parts) if parts else np.zeros(0)
-        jac = vf.log_weights_jacobian(theta_var) if n_var else None
-        cells = self._cells
-        if cells is not None:
-            pull = self._cell_pull(cells, Phi, elim and (B, J), log_w)
-            parts.append(jac[:, cells.row] @ (cells.n + 2.0 * pull))
-            return np.concatenate(parts)
-
-        if elim is not None:
-            codes = self.levels[0].codes
-            Jc, Bc = J[codes], B[codes]                 # per row: its group's operators
-
-        def forms(M):
-            # rho = E_g a and t = B_g z of every row a of M
-            if elim is None:
-                return M, None
-            q = Bc.shape[1]
-            rho = M[:, q:] - M[:, :1] * Jc[:, 0]
-            t = Bc[:, :, 0] * M[:, :1]
-            for j in range(1, q):
-                rho -= M[:, j:j + 1] * Jc[:, j]
-                t += Bc[:, :, j] * M[:, j:j + 1]
-            return rho, t
-
-        def rowdots(f1, f2, phi_rho2, lag=False):
-            # f1_r' Gamma f2_r, or f1_r' Gamma f2_(r+1) with lag; phi_rho2 = rho(f2) Phi
-            (r1, t1), t2 = f1, f2[1]
-            if lag:
-                r1, phi_rho2 = r1[:-1], phi_rho2[1:]
-                t1, t2 = (None, None) if t1 is None else (t1[:-1], t2[1:])
-            out = np.einsum("nk,nk->n", r1, phi_rho2)
-            if t1 is not None:
-                out -= 0.5 * np.einsum("nk,nk->n", t1, t2)
-            return out
-
-        f_w = forms(self._cross_cache[4])     # weighted rows of the evaluation just made
-        phi_rho = f_w[0] @ Phi
-        q0 = rowdots(f_w, f_w, phi_rho)
-        if cs is None:
-            pull = q0                                 # the weighted rows are whitened
-        else:
-            # a_r' Gamma A~_r and a_r' Gamma A~_(r+1) with a the rows before whitening
-            a, bb, da, db, dlogdet = cs.banded_factor(theta_cor)
-            q1 = rowdots(f_w, f_w, phi_rho, lag=True)
-            # the forms are linear and a block lies within one group, so the whitened
-            # rows' forms are a_r f_r + b_r f_(r-1): with q0_r = f_r' Gamma f_r and
-            # q1_r = f_r' Gamma f_(r+1), same_r = a_r' Gamma A~_r and lag_r = a_r' Gamma
-            # A~_(r+1) are
-            same = a * q0
-            same[1:] += bb[1:] * q1
-            lag = a[1:] * q1 + bb[1:] * q0[:-1]
-            if n_cor:
-                parts.append(2.0 * (da @ same + db[:, 1:] @ lag) - 0.5 * dlogdet)
-            pull = a * same
-            pull[:-1] += bb[1:] * lag
-        if n_var:
-            parts.append(jac @ (1.0 + 2.0 * pull))
-        return np.concatenate(parts)
-
-    def _cell_pull(self, cells, Phi, BJ, log_w):
-        """``w_c^2 <Gamma_g, S_c>`` (the sum of ``a_r' Gamma_g a_r`` over the cell's
-        whitened rows) of every (group, stratum) cell (see
-        :meth:`_elimination_score`); ``BJ`` is ``(B, J)`` or ``None`` (gls)."""
-        if BJ is None:
-            dots = np.tensordot(cells.S, Phi, axes=2)
-        else:
-            B, J = BJ
-            q, p1 = J.shape[1], J.shape[2]
-            JPhi = J @ Phi
-            Gamma = np.empty((J.shape[0], q + p1, q + p1))
-            Gamma[:, :q, :q] = (np.matmul(JPhi, J.transpose(0, 2, 1))
-                                - 0.5 * np.matmul(B.transpose(0, 2, 1), B))
-            Gamma[:, :q, q:] = -JPhi
-            Gamma[:, q:, :q] = -JPhi.transpose(0, 2, 1)
-            Gamma[:, q:, q:] = Phi
-            if cells.n_cells != Gamma.shape[0]:
-                Gamma = Gamma[cells.group]
-            dots = np.einsum("cij,cij->c", cells.S, Gamma)
-        return np.exp(2.0 * log_w[cells.row]) * dots
-
-    def _re_gradient(self, theta, L, cinv, K, Hinv, beta_s, sigma2):
-        """Gradient for one random-effects level, from the stored elimination.
-
-        With ``u = L v``, ``M_g = I + L' Z_g~' Z_g~ L = chol chol'`` and ``K_g = chol^-1 L'
-        Z_g~' [X~ y~]``, the score is ``-tr(A L^-1 dL_j)`` with ``A = sum_g (I - C_g -
-        v_g v_g' / sigma^2)``: ``v_g = M_g^-1 L' Z_g~' (y~ - X~ beta)`` the BLUP on the
-        ``v`` scale and ``C_g`` its block of the inverse of Henderson's coefficient matrix
-        (``M_g^-1``, plus ``E_g (X' V~^-1 X)^-1 E_g'`` for beta's uncertainty under REML).
-        """
-        p = self.p
-        Kx, Ky = K[:, :, :p], K[:, :, p]
-        cinvT = cinv.transpose(0, 2, 1)                             # chol^-T
-        v = np.einsum("gab,gb->ga", cinvT, Ky - Kx @ beta_s)
-        A = (cinv.shape[0] * np.eye(cinv.shape[1])
-             - np.tensordot(cinvT, cinvT, axes=([0, 2], [0, 2]))    # sum of M_g^-1
-             - np.tensordot(v, v, axes=([0], [0])) / sigma2)
-        if self.reml:
-            E = cinvT @ Kx                                          # M_g^-1 L' Z~' X~
-            A -= np.tensordot(E @ Hinv, E, axes=([0, 2], [0, 2]))
-        # -tr(A L^-1 dL_j) for all j at once
-        dL = self.levels[0].factor_jacobian(theta)
-        return -np.einsum("ab,jba->j", A, np.linalg.solve(L, dL))
 
     @property
     def analytic(self):

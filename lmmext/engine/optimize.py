@@ -1,11 +1,13 @@
 """Maximization of the profiled log-likelihood over the variance parameters.
 
-L-BFGS-B on the unconstrained parameters with central-difference gradients, a few
-Newton steps with a finite-difference Hessian to polish the optimum when the
-parameter vector is small, derivative-free fallbacks when the first method fails,
-and a last search for a maximum on a kink (criteria that are only piecewise smooth,
-such as corLin's in its range).  The record of what happened is returned as
-:class:`OptimInfo`.
+With an analytic gradient and the average-information matrix, second-order steps first
+(:mod:`.second_order`: ASReml's AI-REML as a damped Newton method with boundary
+handling); otherwise, or if they do not converge, L-BFGS-B on the unconstrained
+parameters (central-difference gradients where no analytic one exists), a few Newton
+steps with a finite-difference Hessian to polish the optimum when the parameter vector
+is small, derivative-free fallbacks when the first method fails, and a last search for a
+maximum on a kink (criteria that are only piecewise smooth, such as corLin's in its
+range).  The record of what happened is returned as :class:`OptimInfo`.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 from scipy import optimize
 
 from ..structures.numdiff import central_differences, hessian, step_sizes
+from .second_order import ai_newton
 
 __all__ = ["OptimInfo", "maximize"]
 
@@ -34,6 +37,9 @@ class OptimInfo:
     grad_norm: float
     seconds: float
     methods: list = field(default_factory=list)
+    #: average-information passes of the second-order steps (each about one more
+    #: evaluation's work), beside the ``n_evals`` value-and-gradient evaluations
+    n_ai: int = 0
 
 
 _INFEASIBLE = (FloatingPointError, np.linalg.LinAlgError, ValueError, OverflowError)
@@ -139,7 +145,7 @@ class _Counted:
 
 
 def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None,
-             max_evals=None):
+             max_evals=None, curvature=None, holdable=None, reference=None):
     """Maximize ``loglik(x)`` from ``x0``.
 
     Parameters
@@ -155,6 +161,17 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None,
     max_evals : int, optional
         Evaluation budget (default :data:`MAX_EVALS`); when it is spent the best point so
         far is returned with ``converged=False``.
+    curvature : callable, optional
+        ``x -> AI``, the average-information matrix of the log-likelihood; with the
+        analytic gradient the optimizer first takes its second-order steps
+        (:func:`lmmext.engine.second_order.ai_newton`) and falls back to L-BFGS-B and the
+        Newton polish only if they do not converge.
+    holdable : ndarray of bool, optional
+        The bounded coordinates the second-order steps may hold at their bound (a
+        variance at zero); by default every bounded one.
+    reference : ndarray, optional
+        The parameters' scale for the second-order steps' boundary probes (the model's
+        default start; by default ``x0``).
 
     ``converged`` is True only when the (projected) gradient at the returned point is at
     tolerance, or the point is a maximum on a kink (checked by one-sided differences):
@@ -166,7 +183,7 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None,
     methods = []
     try:
         return _maximize(f, loglik, x0, lower, newton_max_params, value_and_grad, methods,
-                         t0)
+                         t0, curvature, holdable, reference)
     except _EvaluationLimit:
         x = f.best_x if f.best_x is not None else np.asarray(x0, dtype=float)
         return OptimInfo(x, float(loglik(x)), False,
@@ -174,7 +191,8 @@ def maximize(loglik, x0, lower=None, newton_max_params=12, value_and_grad=None,
                          "vanished", f.n, float("nan"), time.perf_counter() - t0, methods)
 
 
-def _maximize(f, loglik, x0, lower, newton_max_params, value_and_grad, methods, t0):
+def _maximize(f, loglik, x0, lower, newton_max_params, value_and_grad, methods, t0,
+              curvature=None, holdable=None, reference=None):
     x0 = np.asarray(x0, dtype=float)
     if x0.size == 0:
         ll = loglik(x0)
@@ -223,7 +241,22 @@ def _maximize(f, loglik, x0, lower, newton_max_params, value_and_grad, methods, 
     # with an analytic gradient the Newton polish takes over once L-BFGS's steps are
     # down to rounding-level changes of the criterion (its line searches stall there)
     early = newton and value_and_grad is not None
-    if early and _proj_norm(f.grad(x0), x0, lower) < gfail:
+    n_ai, second_order = 0, False
+    x0_start = x0
+    if curvature is not None and value_and_grad is not None:
+        x, n_ai, ok = ai_newton(f, curvature, x0, lower, gtol, holdable, reference)
+        methods.append("AI-Newton")
+        x = x0 = f.best_x
+        second_order = ok and _proj_norm(f.grad(x), x, lower) < gfail
+    if second_order:
+        message = "average-information steps converged"
+        newton = early = False
+        # a coordinate still exactly at its start has had a zero gradient throughout:
+        # a stationary point by symmetry (AR(1) with even lags only, phi = 0), possibly
+        # a saddle that the average information (positive by construction) cannot see
+        if np.any((x == np.asarray(x0_start)) & ~_at_lower(x, lower)):
+            x = polish(x)
+    elif early and _proj_norm(f.grad(x0), x0, lower) < gfail:
         # a start at a maximum already (e.g. a previous fit): the polish confirms it
         message = "started at a stationary point"
         x = polish(x0)
@@ -272,7 +305,7 @@ def _maximize(f, loglik, x0, lower, newton_max_params, value_and_grad, methods, 
     if not converged:
         msg = f"gradient norm {gnorm:.3g} after {f.n} evaluations"
     return OptimInfo(x, -f(x), converged, msg, f.n, float(gnorm),
-                     time.perf_counter() - t0, methods)
+                     time.perf_counter() - t0, methods, n_ai)
 
 
 def _at_lower(x, lower):

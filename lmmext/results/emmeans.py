@@ -58,6 +58,9 @@ class _Inference:
     """Covariance of the fixed effects and degrees of freedom of linear functions."""
 
     def __init__(self, fit, ddf=None, vcov=None):
+        if ddf is None and vcov is None:
+            # the method the fit uses (an mmrm() fit: its ddf=, Kenward-Roger by default)
+            ddf = getattr(fit, "default_ddf", None)
         self.fit, adjust_ml = _nlme_fit(fit)
         fit = self.fit
         self.ddf = _check_ddf(ddf)
@@ -413,8 +416,9 @@ def emmeans(fit, specs, by=None, at=None, weights="equal", ddf=None, level=0.95,
         of its rows); equally over the combinations that have data.  Numbers: one
         weight per averaged combination (the first factor fastest).
     ddf : {"containment", "satterthwaite", "kenward-roger", "asymptotic"}, optional
-        Degrees of freedom (default ``"containment"``: lme fits by emmeans' rule, gls
-        fits ``N - p``).  ``"kenward-roger"`` also uses Kenward and Roger's adjusted
+        Degrees of freedom (default: the method the fit uses -- an :func:`lmmext.mmrm`
+        fit's ``ddf=``, else ``"containment"``: lme fits by emmeans' rule, gls fits
+        ``N - p``).  ``"kenward-roger"`` also uses Kenward and Roger's adjusted
         covariance (REML fits of lme and gls, any variance function and correlation
         structure).
     level : float

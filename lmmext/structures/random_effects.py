@@ -62,6 +62,12 @@ class PdMat:
         level the same)."""
         return 1 if self.name == "pdIdent" else self.q
 
+    @property
+    def zero_faces(self):
+        """The log-SD parameters that may be held at zero by the optimizer (a variance
+        reaching zero on its own: every log SD by default)."""
+        return self.log_sd
+
     # nlme's apVar scale, by default that of a general (pdSymm) covariance
     def natural(self, D):
         sd, C = _sd_corr(D)
@@ -124,6 +130,16 @@ class PdSymm(PdMat):
     @property
     def log_sd(self):
         return np.r_[np.ones(self.q, bool), np.zeros(self.n_params - self.q, bool)]
+
+    @property
+    def zero_faces(self):
+        # only the last diagonal of the Cholesky factor: L_qq = 0 is the general rank
+        # deficiency (a null direction anywhere); an earlier L_kk = 0 would force a
+        # whole row and column of D to zero, a face that can trap the optimizer away
+        # from an optimum that has them small but correlated
+        out = np.zeros(self.n_params, bool)
+        out[self.q - 1] = True
+        return out
 
     def factor(self, theta):
         q = self.q
@@ -339,6 +355,10 @@ class PdBlocked(PdMat):
     @property
     def log_sd(self):
         return np.concatenate([b.log_sd for b in self.blocks])
+
+    @property
+    def zero_faces(self):
+        return np.concatenate([b.zero_faces for b in self.blocks])
 
     def factor(self, theta):
         L = np.zeros((self.q, self.q))

@@ -1,0 +1,132 @@
+"""The average-information matrix of the profiled criterion (Gilmour, Thompson and
+Cullis 1995, ASReml's AI-REML), the curvature the second-order optimizer steps with.
+
+With ``H = V / sigma^2 = Z D~ Z' + Lambda`` and ``P`` the REML projection of ``H``, the
+working variates of the parameters are ``w_i = H_i P y`` (``H_i = dH / d theta_i``) and
+the average of the observed and expected information, ``1/2 y'P H_i P H_j P y``, is
+``w_i' P w_j / (2 sigma^2)``.  Profiling ``sigma^2`` out (a Schur complement of the
+full matrix) leaves::
+
+    AI_ij = (w_i' P w_j - (w_i' P y)(w_j' P y) / y'P y) / (2 sigma^2)
+
+Everything comes from one more pass over the rows:
+
+* ``P y = Lambda^-1 r`` with ``r`` the conditional residuals (``y - X b - Z u``);
+* random-effects parameters: ``w = Z (dD~) Z' P y`` (group sums, then row effects);
+* variance weights (``Lambda = W^-1 C W^-1``): ``w = -j o r - Lambda (j o P y)`` with
+  ``j = d log w / d theta``; correlation parameters: ``w = W^-1 dC C^-1 W r``;
+* ``w' P w`` by the elimination itself, the working variates taking the place of ``y``
+  (Henderson's equations with several right-hand sides).
+
+Correlation blocks are handled as dense blocks (``CorStruct.dense_correlations``).  The
+matrix is positive semi-definite by construction, and exact (the Hessian) for a
+criterion that is quadratic in ``V``; the optimizer uses it only for its steps, the
+gradient decides convergence.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import cho_solve
+
+from .linalg import batched_crossprod
+
+__all__ = ["average_information", "supports_average_information"]
+
+
+def supports_average_information(engine):
+    """Whether :func:`average_information` applies: dense (not sparse crossed) random
+    effects and a differentiable correlation structure."""
+    cs = engine.corstruct
+    return engine.sparse is None and (cs is None or cs.differentiable)
+
+
+class _Correlation:
+    """Products with the correlation blocks ``C`` (and ``dC``) of a structure at
+    ``theta``: blocks of two or more rows as dense stacks per pattern group."""
+
+    def __init__(self, cs, theta, N, jacobian):
+        self.N = N
+        self.groups = []
+        if cs is None:
+            return
+        for g, (C, dC) in zip(cs.dense_layout(), cs.dense_correlations(theta, jacobian)):
+            pattern = np.repeat(np.arange(len(g.counts)), g.counts)
+            self.groups.append((g.rows, C[pattern],
+                                None if dC is None else dC[:, pattern]))
+
+    def times(self, x, k=None):
+        """``C x`` (or ``dC_k x``; zero on single rows, whose correlation is constant)."""
+        out = x.copy() if k is None else np.zeros_like(x)
+        for rows, C, dC in self.groups:
+            M = C if k is None else dC[k]
+            out[rows] = np.einsum("bij,bj->bi", M, x[rows])
+        return out
+
+    def solve(self, x):
+        """``C^-1 x``."""
+        out = x.copy()
+        for rows, C, _ in self.groups:
+            out[rows] = np.linalg.solve(C, x[rows][:, :, None])[:, :, 0]
+        return out
+
+
+def _group_sums(values, level):
+    """Sums of the rows of ``values`` over the groups of ``level`` (rows contiguous)."""
+    return np.add.reduceat(values, level.first_row, axis=0)
+
+
+def working_variates(engine, theta, ev, blups):
+    """``(w, Py, r)``: the working variates (``N x n_params``), ``P y`` and the
+    conditional residuals at ``theta`` (``ev`` the kept evaluation there, ``blups`` its
+    BLUPs in the user's design)."""
+    re_theta, th_cor, th_var = engine.split(theta)
+    N = engine.N
+    r = engine.y - engine.fitted_inner(ev, blups)
+    w_row = np.exp(ev.log_w) if ev.log_w is not None else np.ones(N)
+    cs, vf = engine.corstruct, engine.varfunc
+    n_cor = cs.n_params if cs is not None else 0
+    cor = _Correlation(cs, th_cor, N, jacobian=n_cor > 0)
+    z = cor.solve(w_row * r)                    # C^-1 W r
+    Py = w_row * z
+    cols = []
+    for k, lev in enumerate(engine.levels):
+        L = ev.factors[k]
+        zv = _group_sums(lev.Z * Py[:, None], lev)              # Z_g' P y
+        for dL in lev.factor_jacobian(re_theta[k]):
+            dD = dL @ L.T
+            dD = dD + dD.T
+            cols.append(np.einsum("nq,nq->n", lev.Z, (zv @ dD.T)[lev.codes]))
+    for k in range(n_cor):
+        cols.append(cor.times(z, k) / w_row)
+    if vf is not None and vf.n_params:
+        for j in vf.log_weights_jacobian(th_var):
+            cols.append(-j * r - cor.times(j * Py / w_row) / w_row)
+    return np.column_stack(cols) if cols else np.zeros((N, 0)), Py, r
+
+
+def average_information(engine, theta):
+    """The average-information matrix (``n_params x n_params``) of the profiled
+    log-likelihood at ``theta``; costs one kept evaluation (the cross-products are
+    cached from the evaluation just made) and one pass with the working variates."""
+    ev = engine.evaluate(theta, keep=True)
+    blups = engine.blups(ev) if engine.levels else []
+    w, Py, _ = working_variates(engine, theta, ev, blups)
+    if w.shape[1] == 0:
+        return np.zeros((0, 0))
+    _, th_cor, _ = engine.split(theta)
+    p, n_z = engine.p, engine.z_offsets[-1]
+    aug = np.column_stack([engine.A[:, :n_z + p], w])
+    if ev.log_w is not None:
+        aug *= np.exp(ev.log_w)[:, None]
+    if engine.corstruct is not None:
+        aug = engine.corstruct.whiten(th_cor, aug)[0]
+    if engine.levels:
+        S = batched_crossprod(aug, engine._plan, engine.levels[-1].n_groups)
+        S = engine.eliminate(S, ev.factors)[0]
+    else:
+        S = aug.T @ aug
+    Sxw, Sww = S[:p, p:], S[p:, p:]
+    Q = Sww - Sxw.T @ cho_solve((ev.R_X, True), Sxw)         # w' P w
+    wPy = w.T @ Py
+    AI = (Q - np.outer(wPy, wPy) / ev.q) / (2.0 * ev.sigma2)
+    return (AI + AI.T) / 2.0
