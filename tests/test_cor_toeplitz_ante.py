@@ -22,7 +22,6 @@ import pytest
 from scipy.linalg import toeplitz
 from scipy.optimize import minimize
 
-import lmmext
 from lmmext import (CorAnte, CorAR1, CorCompSymm, CorSymm, CorToeplitz, MixedLM, VarIdent,
                     gls, lme)
 from lmmext.validation import find_dir
@@ -146,20 +145,13 @@ class Dense:
 # data
 # ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def orth():
-    d = lmmext.validation.load_dataset("Orthodont")
-    d["visit"] = ((d["age"] - 8) // 2 + 1).astype(int)
-    return d
+def orth(orthodont_visits):
+    return orthodont_visits
 
 
 @pytest.fixture(scope="module")
-def unbalanced(orth):
-    """Some visits dropped: gaps inside subjects (visit 2 of M01-M04, visit 3 of F02,
-    F05), dropouts (visit 4 of M10, F08) and a late start (visit 1 of M12)."""
-    drop = {("M01", 2), ("M02", 2), ("M03", 2), ("M04", 2), ("F02", 3), ("F05", 3),
-            ("M10", 4), ("F08", 4), ("M12", 1)}
-    keep = [(s, v) not in drop for s, v in zip(orth["Subject"], orth["visit"])]
-    return orth[keep].reset_index(drop=True)
+def unbalanced(orthodont_unbalanced):
+    return orthodont_unbalanced
 
 
 def _gls(d, cs, **kw):

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.linalg import cho_solve
 
 from .gradient import dense_is_worthwhile
-from .nested_score import nested_blocks, rows_gamma_forms
+from .nested_score import level_score, nested_blocks, rows_gamma_forms
 
 __all__ = ["EliminationScore"]
 
@@ -192,16 +192,11 @@ class EliminationScore:
         Kx, Ky = K[:, :, :p], K[:, :, p]
         cinvT = cinv.transpose(0, 2, 1)                             # chol^-T
         v = np.einsum("gab,gb->ga", cinvT, Ky - Kx @ beta_s)
-        A = (cinv.shape[0] * np.eye(cinv.shape[1])
-             - np.tensordot(cinvT, cinvT, axes=([0, 2], [0, 2]))    # sum of M_g^-1
-             - np.tensordot(v, v, axes=([0], [0])) / sigma2)
+        sum_C = np.tensordot(cinvT, cinvT, axes=([0, 2], [0, 2]))   # sum of M_g^-1
         if self.reml:
             E = cinvT @ Kx                                          # M_g^-1 L' Z~' X~
-            A -= np.tensordot(E @ Hinv, E, axes=([0, 2], [0, 2]))
-        # -tr(A L^-1 dL_j) for all j at once
-        dL = self.levels[0].factor_jacobian(theta)
-        return -np.einsum("ab,jba->j", A, np.linalg.solve(L, dL))
-
+            sum_C += np.tensordot(E @ Hinv, E, axes=([0, 2], [0, 2]))
+        return level_score(self.levels[0], theta, L, sum_C, v, sigma2)
 
     def _nested_score(self, re_theta, factors, elims, theta_cor, theta_var, log_w, R_X,
                       beta_s, sigma2):

@@ -27,7 +27,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nested_blocks", "rows_gamma_forms"]
+__all__ = ["level_score", "nested_blocks", "rows_gamma_forms"]
+
+
+def level_score(level, theta, L, sum_C, v, sigma2):
+    """The score of one level's parameters, ``-tr(A L^-1 dL_j)`` with ``A = sum_g (I -
+    C_g - v_g v_g' / sigma^2)``: ``sum_C`` the sum of the groups' blocks ``C_g`` of the
+    inverse of Henderson's coefficient matrix and ``v`` their BLUPs, on the scale
+    ``u = L v``."""
+    A = (level.n_groups * np.eye(L.shape[0]) - sum_C
+         - np.tensordot(v, v, axes=([0], [0])) / sigma2)
+    return -np.einsum("ab,jba->j", A, np.linalg.solve(L, level.factor_jacobian(theta)))
 
 
 def nested_blocks(engine, re_theta, factors, elims, Hinv, beta_s, sigma2):
@@ -65,10 +75,7 @@ def nested_blocks(engine, re_theta, factors, elims, Hinv, beta_s, sigma2):
         E = cinvT @ Kr
         ES = E @ Sr
         Svv = cinvT @ cinv + ES @ E.transpose(0, 2, 1)
-        A = (lev.n_groups * np.eye(L.shape[0]) - Svv.sum(axis=0)
-             - np.tensordot(v, v, axes=([0], [0])) / sigma2)
-        dL = lev.factor_jacobian(re_theta[k])
-        grads.append(-np.einsum("ab,jba->j", A, np.linalg.solve(L, dL)))
+        grads.append(level_score(lev, re_theta[k], L, Svv.sum(axis=0), v, sigma2))
         # the joint block of this level's groups over (Z[0:hi], X), on the u scale
         rest = np.r_[0:lo, hi:hi + p]
         Jn = np.empty((lev.n_groups, hi + p, hi + p))

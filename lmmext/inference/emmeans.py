@@ -286,28 +286,14 @@ def contrast_coefficients(method, labels, ref=0):
         if method in ("pairwise", "revpairwise"):
             pairs = ([(i, j) for i in range(k) for j in range(i + 1, k)] if method == "pairwise"
                      else [(i, j) for i in range(1, k) for j in range(i)])
-            for i, j in pairs:
-                c = np.zeros(k)
-                c[i], c[j] = 1, -1
-                rows.append(c)
-                names.append(f"{labels[i]} - {labels[j]}")
-            return names, np.array(rows), "tukey", True
+            return (*_differences(pairs, labels, k), "tukey", True)
         if method == "trt.vs.ctrl":
             r = _ref_index(ref, labels)
-            for i in range(k):
-                if i != r:
-                    c = np.zeros(k)
-                    c[i], c[r] = 1, -1
-                    rows.append(c)
-                    names.append(f"{labels[i]} - {labels[r]}")
-            return names, np.array(rows), "dunnettx", False
+            return (*_differences([(i, r) for i in range(k) if i != r], labels, k),
+                    "dunnettx", False)
         if method == "consec":
-            for i in range(k - 1):
-                c = np.zeros(k)
-                c[i + 1], c[i] = 1, -1
-                rows.append(c)
-                names.append(f"{labels[i + 1]} - {labels[i]}")
-            return names, np.array(rows), "mvt", False
+            return (*_differences([(i + 1, i) for i in range(k - 1)], labels, k), "mvt",
+                    False)
         if method == "poly":
             names, M = _poly(k)
             return names, M, "none", False
@@ -335,6 +321,15 @@ def contrast_coefficients(method, labels, ref=0):
         raise ValueError(f"custom contrasts need {k} coefficients each (one per mean: "
                          f"{labels}), got {[m.size for m in M]}")
     return names, np.array(M), "none", False
+
+
+def _differences(pairs, labels, k):
+    """Labels ``"a - b"`` (emmeans') and coefficient rows ``e_i - e_j`` of the pairs of
+    means ``(i, j)``."""
+    M = np.zeros((len(pairs), k))
+    for r, (i, j) in enumerate(pairs):
+        M[r, i], M[r, j] = 1.0, -1.0
+    return [f"{labels[i]} - {labels[j]}" for i, j in pairs], M
 
 
 def _ref_index(ref, labels):
