@@ -25,9 +25,10 @@ from .structures.random_effects import PdBlocked, PdIdent, PdRepeated, pd_class_
 from .formula import RandomLevel
 from .rformula import r_formula, structure_namespace
 from .engine.linalg import aliased_columns
+from .inference.containment import containment_df
 from .structures.form import group_labels, level_sort_key
 
-__all__ = ["ModelFrame", "build_frame", "frame_from_arrays", "frame_columns", "random_design",
+__all__ = ["ModelFrame", "build_frame", "is_dask_dataframe", "model_columns", "frame_from_arrays", "frame_columns", "random_design",
            "NotIdentifiedWarning"]
 
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
@@ -101,6 +102,16 @@ class ModelFrame:
             self.design_info = X.design_info
         return self.design_info
 
+    def response_moments(self):
+        """``(sum y, sum y^2)``: what compares the responses of fits whose rows are not
+        all in memory."""
+        return float(self.y.sum()), float((self.y ** 2).sum())
+
+    def containment_df(self):
+        """nlme's containment degrees of freedom: ``(per coefficient, per term)``
+        (:func:`lmmext.inference.containment.containment_df`)."""
+        return containment_df(self.X, self.levels, self.terms())
+
     def structures_text(self):
         """The model's variance function, correlation structure and nested levels in
         words, for messages of members that cannot honour them."""
@@ -127,12 +138,20 @@ class ModelFrame:
         return out
 
 
-def _used_columns(texts, data):
+def model_columns(formula, columns, random=(), weights=None, correlation=None):
+    """The columns (of ``columns``, in their order) that a model's formula, random
+    effects and structures name."""
+    group_names = [g for lv in random for g in lv.grouping]
+    texts = ([formula] + [lv.formula for lv in random] + group_names
+             + [f for lv in random for t in (lv.terms or []) for f in t.factors])
+    for obj in (weights, correlation):
+        if obj is not None:
+            texts += _struct_texts(obj)
     cols = set()
     for t in texts:
         if t:
-            cols.update(tok for tok in _TOKEN.findall(t) if tok in data.columns)
-    return [c for c in data.columns if c in cols]
+            cols.update(tok for tok in _TOKEN.findall(t) if tok in columns)
+    return [c for c in columns if c in cols]
 
 
 def _check_names(names, data, what):
@@ -159,12 +178,15 @@ def _patsy_error(exc, what):
 
 
 def build_frame(formula, data, random=(), weights=None, correlation=None,
-                missing="drop", eval_env=None, kind="lme", contrasts=None, subset=None):
+                missing="drop", eval_env=None, kind="lme", contrasts=None, subset=None,
+                partition=False):
     """Build the :class:`ModelFrame` of an lme (``random`` non-empty) or gls model.
 
     Every formula passes through :func:`lmmext.rformula.r_formula` (R's ``I(x^2)``,
     dotted and keyword column names, ``contrasts=`` of the fixed effects); ``subset=``
-    (see :func:`apply_subset`) selects the rows first.
+    (see :func:`apply_subset`) selects the rows first.  With ``partition`` the data are
+    one partition of the model's data (:mod:`lmmext.cluster`): the checks that need all
+    of it (rank of the design, number of groups) are the caller's.
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
@@ -180,12 +202,7 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
     _check_names(group_names, data, "random=")
     _check_names([f for lv in random for t in (lv.terms or []) for f in t.factors], data,
                  "random=")
-    texts = ([formula] + [lv.formula for lv in random] + group_names
-             + [f for lv in random for t in (lv.terms or []) for f in t.factors])
-    for obj in (weights, correlation):
-        if obj is not None:
-            texts += _struct_texts(obj)
-    used = _used_columns(texts, data)
+    used = model_columns(formula, data.columns, random, weights, correlation)
     cor_groups = list(correlation.form.grouping) if correlation is not None else []
     vf_groups = [g for obj in _parts(weights) for g in obj.form.grouping]
     _check_names(cor_groups, data, "correlation form")
@@ -218,17 +235,19 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
     names = list(X_df.columns)
     if X.shape[1] == 0:
         raise ValueError("the fixed-effects formula has no columns")
-    aliased = aliased_columns(X, names)
-    if aliased:
-        raise ValueError(f"the fixed-effects design is rank deficient: column(s) {aliased} "
-                         "are linear combinations of the others (aliased)")
-    if X.shape[0] <= X.shape[1]:
-        raise ValueError(f"{X.shape[0]} observations are too few for {X.shape[1]} "
-                         "fixed effects")
+    if not partition:
+        aliased = aliased_columns(X, names)
+        if aliased:
+            raise ValueError(f"the fixed-effects design is rank deficient: column(s) {aliased} "
+                             "are linear combinations of the others (aliased)")
+        if X.shape[0] <= X.shape[1]:
+            raise ValueError(f"{X.shape[0]} observations are too few for {X.shape[1]} "
+                             "fixed effects")
 
     for spec in random:          # R's spellings, kept for predict(newdata, level=)
         spec.formula = r_formula(spec.formula, sframe.columns, what="random=")[0]
-    levels = [_build_level(k, spec, random, sframe, env, sparse_ok=correlation is None)
+    levels = [_build_level(k, spec, random, sframe, env, sparse_ok=correlation is None
+                           and not partition, single_ok=partition)
               for k, spec in enumerate(random)]
 
     mf = ModelFrame(formula, sframe, order, index, n_dropped, y, str(y_df.columns[0]),
@@ -236,6 +255,12 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
                     source=data, source_rows=source_rows)
     _attach_structures(mf, weights, correlation, cor_block_names, env)
     return mf
+
+
+def is_dask_dataframe(data):
+    """Whether ``data`` is a dask DataFrame (checked without importing dask): fits to it
+    run distributed (:mod:`lmmext.cluster`)."""
+    return type(data).__module__.split(".")[0] == "dask" and hasattr(data, "npartitions")
 
 
 def drop_missing(frame, used, missing, what=""):
@@ -293,7 +318,7 @@ def apply_subset(data, subset, eval_env=None):
     return data.loc[arr]
 
 
-def _build_level(k, spec, random, sframe, env, sparse_ok=False):
+def _build_level(k, spec, random, sframe, env, sparse_ok=False, single_ok=False):
     """The engine's :class:`Level` of ``random[k]``: its groups, design and covariance
     class (see :func:`random_design`)."""
     outer = [g for lv in random[:k + 1] for g in lv.grouping]
@@ -302,7 +327,7 @@ def _build_level(k, spec, random, sframe, env, sparse_ok=False):
         codes, uniques = pd.factorize(labels, sort=False)
     else:                                    # crossed effects without a common factor
         codes, uniques = np.zeros(len(sframe), dtype=np.int64), np.array(["(all)"])
-    single_ok = spec.terms is not None or spec.pd_class == "pdBlocked"
+    single_ok = single_ok or spec.terms is not None or spec.pd_class == "pdBlocked"
     if k == 0 and len(uniques) < 2 and not single_ok:
         raise ValueError(f"grouping factor {spec.name!r} has only one level; "
                          "a random effect needs at least two groups")
@@ -546,7 +571,7 @@ def _parts(vf):
 
 def frame_columns(obj, data):
     """The columns of ``data`` a structure's forms name (covariates and groupings)."""
-    return _used_columns(_struct_texts(obj), data)
+    return model_columns("", data.columns, weights=obj)
 
 
 def _struct_texts(obj):

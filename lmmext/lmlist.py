@@ -19,7 +19,7 @@ from scipy import stats
 
 from .engine.likelihood import ProfiledLikelihood
 from .formula import eval_environment, parse_random
-from .frame import _patsy_error, _quote_keywords, _used_columns, build_frame, drop_missing
+from .frame import _patsy_error, _quote_keywords, build_frame, drop_missing, model_columns
 from .model import MixedLM, _method_to_reml
 from .structures.form import group_labels, level_sort_key, parse_struct_form
 
@@ -253,7 +253,7 @@ class LMList:
         self.pool = pool
         self._data = data
         self._env = env
-        used = _used_columns([model] + gnames, data)
+        used = model_columns(" ".join([model] + gnames), data.columns)
         frame, na = drop_missing(data.loc[:, used], used, missing, "lmList: ")
         self.n_dropped = int(na.sum())
         self.index = frame.index

@@ -11,7 +11,7 @@ from statsmodels.regression import mixed_linear_model as _sm
 
 from .engine.fitting import fit_frame
 from .formula import RandomLevel, eval_environment, formula_rhs, parse_random
-from .frame import build_frame, frame_columns, frame_from_arrays
+from .frame import build_frame, frame_columns, frame_from_arrays, is_dask_dataframe
 from .rformula import r_formula
 from .results import GLSResults, LMEResults
 from .results.statsmodels_door import StructuredGLSResults, StructuredMixedLMResults
@@ -223,6 +223,8 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
         -------
         MixedLM
         """
+        _refuse_dask(data, "MixedLM.from_formula", "lmmext.lme(formula, data=ddf, "
+                     "random='~ 1 | g')")
         if groups is None:
             raise ValueError("MixedLM.from_formula needs groups= (the grouping column name, "
                              "or one group label per row)")
@@ -422,6 +424,7 @@ class GLS(LikelihoodModel):
         -------
         GLS
         """
+        _refuse_dask(data, "GLS.from_formula", "lmmext.gls(formula, data=ddf)")
         if subset is not None:
             data = data.loc[subset]
         frame = build_frame(formula, data, [], weights, correlation, missing,
@@ -479,6 +482,16 @@ class GLS(LikelihoodModel):
         """``exog @ params`` (default the model's ``exog``)."""
         exog = self.exog if exog is None else exog
         return np.asarray(exog, dtype=float) @ np.asarray(params, dtype=float)
+
+
+def _refuse_dask(data, door, use):
+    """statsmodels' door holds the data's arrays (``model.endog``, ``model.exog``): a dask
+    DataFrame is fitted by nlme's door instead."""
+    if is_dask_dataframe(data):
+        raise NotImplementedError(
+            f"{door} holds the data's arrays (statsmodels' model.endog, model.exog) and "
+            f"cannot take a dask DataFrame; fit it distributed with {use}, whose results "
+            "are the same LMEResults/GLSResults classes")
 
 
 def _start_vector(start):
@@ -551,6 +564,10 @@ def lme(fixed, data=None, random=None, weights=None, correlation=None, method="R
     if not levels:
         raise ValueError("random= is required for lme(); use gls() for a model without "
                          "random effects")
+    if is_dask_dataframe(data):
+        from .cluster import fit_dask
+        return fit_dask("lme", fixed, data, levels, weights, correlation, reml, missing,
+                        _start_vector(start), contrasts, subset)
     frame = build_frame(fixed, data, levels, weights, correlation, missing,
                         eval_environment(eval_env), contrasts=contrasts, subset=subset)
     return MixedLM._from_frame(frame)._fit_nlme(reml, start)
@@ -600,6 +617,10 @@ def gls(model, data, weights=None, correlation=None, method="REML", missing="dro
     lme : the model with random effects.
     """
     reml = _method_to_reml(method)
+    if is_dask_dataframe(data):
+        from .cluster import fit_dask
+        return fit_dask("gls", model, data, [], weights, correlation, reml, missing,
+                        _start_vector(start), contrasts, subset)
     frame = build_frame(model, data, [], weights, correlation, missing,
                         eval_environment(eval_env), kind="gls", contrasts=contrasts,
                         subset=subset)

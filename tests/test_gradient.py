@@ -190,7 +190,7 @@ def test_benchmark_models_converge_in_few_evaluations(case, shape, monkeypatch):
     at zero: the average-information steps alone, no fallback, at most 20 evaluations
     (of value and gradient), and the same optimum as L-BFGS-B with the Newton polish
     (the first-order route, reached by withholding the curvature)."""
-    import lmmext.engine.fitting as fitting
+    from lmmext.engine.likelihood import ProfiledLikelihood
     root = pathlib.Path(__file__).resolve().parents[1]
     monkeypatch.syspath_prepend(str(root))          # benchmarks/ is not installed
     from benchmarks.generate import make_data
@@ -201,7 +201,7 @@ def test_benchmark_models_converge_in_few_evaluations(case, shape, monkeypatch):
     assert info.converged
     assert info.methods == ["AI-Newton"], info.methods
     assert info.n_evals <= 20
-    monkeypatch.setattr(fitting, "supports_average_information", lambda engine: False)
+    monkeypatch.setattr(ProfiledLikelihood, "supports_average_information", False)
     first_order = _fit(lmmext_fit, case, d)
     assert first_order.optim_info.methods[0] == "L-BFGS-B"
     # (d, realistic: the slope's conditional variance has its optimum at 6e-7 of the

@@ -30,7 +30,8 @@ from scipy.linalg import cho_solve
 
 from .linalg import batched_crossprod
 
-__all__ = ["average_information", "supports_average_information"]
+__all__ = ["average_information", "information_from_shares", "information_shares",
+           "supports_average_information"]
 
 
 def supports_average_information(engine):
@@ -109,12 +110,22 @@ def average_information(engine, theta):
     log-likelihood at ``theta``; costs one kept evaluation (the cross-products are
     cached from the evaluation just made) and one pass with the working variates."""
     ev = engine.evaluate(theta, keep=True)
+    S, wPy = information_shares(engine, theta, ev)
+    return information_from_shares(S, wPy, ev)
+
+
+def information_shares(engine, theta, ev):
+    """The rows' share of the average information at ``theta`` (``ev`` the kept
+    evaluation there, whose fixed effects and ``sigma^2`` are the whole data's):
+    ``([X w]' V~^-1 [X w]`` reduced over the random effects and summed over the outermost
+    groups, ``w' P y``); shares of disjoint sets of outermost groups add up."""
     blups = engine.blups(ev) if engine.levels else []
     w, Py, _ = working_variates(engine, theta, ev, blups)
+    p = engine.p
     if w.shape[1] == 0:
-        return np.zeros((0, 0))
+        return np.zeros((p, p)), np.zeros(0)
     _, th_cor, _ = engine.split(theta)
-    p, n_z = engine.p, engine.z_offsets[-1]
+    n_z = engine.z_offsets[-1]
     aug = np.column_stack([engine.A[:, :n_z + p], w])
     if ev.log_w is not None:
         aug *= np.exp(ev.log_w)[:, None]
@@ -125,8 +136,17 @@ def average_information(engine, theta):
         S = engine.eliminate(S, ev.factors)[0]
     else:
         S = aug.T @ aug
+    return S, w.T @ Py
+
+
+def information_from_shares(S, wPy, ev):
+    """The average-information matrix from the summed :func:`information_shares` and the
+    whole data's evaluation ``ev``: ``w'Pw`` is a Schur complement of the fixed effects,
+    ``sigma^2`` is profiled out."""
+    p = ev.R_X.shape[0]
+    if wPy.size == 0:
+        return np.zeros((0, 0))
     Sxw, Sww = S[:p, p:], S[p:, p:]
     Q = Sww - Sxw.T @ cho_solve((ev.R_X, True), Sxw)         # w' P w
-    wPy = w.T @ Py
     AI = (Q - np.outer(wPy, wPy) / ev.q) / (2.0 * ev.sigma2)
     return (AI + AI.T) / 2.0

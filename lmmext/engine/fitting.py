@@ -6,14 +6,12 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from .average_information import average_information, supports_average_information
 from .likelihood import ProfiledLikelihood
 from .optimize import maximize
 
-__all__ = ["FitState", "fit_frame", "lower_bounds"]
+__all__ = ["FitState", "fit_frame", "lower_bounds", "optimize_engine", "warn_fit"]
 
 # log relative SD below which a random-effects SD is reported as on the boundary
 _BOUNDARY_LOG_SD = np.log(1e-4)
@@ -47,12 +45,16 @@ def lower_bounds(engine):
     return lower
 
 
-def _optimize(engine, start, max_evals=None):
+def optimize_engine(engine, start, max_evals=None):
+    """Maximize ``engine``'s criterion from ``start`` (an :class:`OptimInfo`): its
+    gradient and average information where it has them (``engine`` is a
+    :class:`ProfiledLikelihood` or anything with its protocol, such as the distributed
+    engine of :mod:`lmmext.cluster`)."""
     lower = lower_bounds(engine)
     x0 = np.maximum(np.asarray(start, dtype=float), lower)
     vg = engine.value_and_gradient if engine.has_gradient else None
-    ai = (None if vg is None or not supports_average_information(engine)
-          else (lambda theta: average_information(engine, theta)))
+    ai = (None if vg is None or not engine.supports_average_information
+          else engine.average_information)
     # the random-effects parameters come first in theta
     faces = [lev.pd.zero_faces for lev in engine.levels]
     holdable = np.zeros(lower.size, bool)
@@ -109,7 +111,7 @@ def fit_frame(frame, reml=True, start=None, maxiter_outer=50, tol_outer=1e-6,
         vf.set_fitted(mu)
         theta = theta0
         for outer in range(1, maxiter_outer + 1):
-            info = _optimize(engine, theta, max_evals)
+            info = optimize_engine(engine, theta, max_evals)
             change = np.max(np.abs(info.x - theta) / np.where(info.x == 0, 1, np.abs(info.x)))
             theta = info.x
             ev = engine.evaluate(theta, keep=True)
@@ -122,14 +124,14 @@ def fit_frame(frame, reml=True, start=None, maxiter_outer=50, tol_outer=1e-6,
             warnings.warn(f"the fitted-values variance covariate did not converge in "
                           f"{maxiter_outer} outer iterations", ConvergenceWarning, stacklevel=3)
     else:
-        info = _optimize(engine, theta0, max_evals)
+        info = optimize_engine(engine, theta0, max_evals)
         theta = info.x
         ev = None
     if ev is None:
         ev = engine.evaluate(theta, keep=True)
         blups, _ = _blups_and_fitted(engine, ev)
     state = FitState(frame, engine, theta, ev, blups, info, reml, outer)
-    _warn_fit(state)
+    warn_fit(state)
     return state
 
 
@@ -143,13 +145,13 @@ def _warn_conditioning(engine):
     pdCompSymm, blocks of pdBlocked); lme4's "nearly unidentifiable" warning, naming
     the covariate."""
     for lev, A in zip(engine.user_levels, engine.transforms):
-        if A is not None or lev.q < 2 or sp.issparse(lev.Z):
+        if A is not None or lev.q < 2 or lev.is_sparse:
             continue
-        Z = lev.Z
-        spread = np.ptp(Z, axis=0)
-        if not np.any((spread == 0) & (Z[0] != 0)):
+        mom = lev.moments
+        spread = mom.hi - mom.lo
+        if not np.any((spread == 0) & (mom.first != 0)):
             continue                                 # no intercept: nothing to centre on
-        mean, sd = Z.mean(axis=0), Z.std(axis=0)
+        mean, sd = mom.mean, np.sqrt(mom.m2 / mom.n)
         for name, m, s in zip(lev.z_names, mean, sd):
             if s > 0 and abs(m) > _FAR_FROM_ZERO * s:
                 warnings.warn(
@@ -161,7 +163,7 @@ def _warn_conditioning(engine):
                     "(pdSymm) covariance", ConvergenceWarning, stacklevel=5)
 
 
-def _warn_fit(state):
+def warn_fit(state):
     info = state.optim_info
     _warn_conditioning(state.engine)
     if not info.converged:

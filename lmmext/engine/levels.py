@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from ..structures.random_effects import PdMat, pd_class_named
 
-__all__ = ["Level", "design_transform"]
+__all__ = ["DesignMoments", "Level", "design_transform"]
 
 
 @dataclass
@@ -85,6 +85,16 @@ class Level:
         """Inverse of :meth:`factor` (``L`` lower triangular, positive diagonal)."""
         return self.pd.unfactor(L)
 
+    @property
+    def is_sparse(self):
+        """Whether the design is a ``scipy.sparse`` matrix (crossed effects)."""
+        return sp.issparse(self.Z)
+
+    @property
+    def moments(self):
+        """The design's :class:`DesignMoments`."""
+        return DesignMoments.of(self.Z)
+
     def start(self):
         """nlme's starting value: relative precision ``diag(0.375^2 sum z^2 / m)``."""
         sq = self.Z.multiply(self.Z) if sp.issparse(self.Z) else self.Z ** 2
@@ -97,7 +107,39 @@ class Level:
         return np.einsum("nq,nq->n", self.Z, b[self.codes])
 
 
-def design_transform(level):
+@dataclass
+class DesignMoments:
+    """Column moments of a random-effects design that :func:`design_transform` needs:
+    rows, means, sums of squared deviations, ranges, the first row and the means
+    of squares.  Moments of
+    disjoint row sets combine exactly (Chan et al.'s pairwise update), so a partitioned
+    design gets the whole design's transform."""
+
+    n: int
+    mean: np.ndarray
+    m2: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    first: np.ndarray
+    mean_sq: np.ndarray
+
+    @classmethod
+    def of(cls, Z):
+        mean = Z.mean(axis=0)
+        return cls(Z.shape[0], mean, ((Z - mean) ** 2).sum(axis=0), Z.min(axis=0),
+                   Z.max(axis=0), Z[0].copy(), (Z ** 2).mean(axis=0))
+
+    def combine(self, other):
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        return DesignMoments(n, self.mean + delta * other.n / n,
+                             self.m2 + other.m2 + delta ** 2 * self.n * other.n / n,
+                             np.minimum(self.lo, other.lo), np.maximum(self.hi, other.hi),
+                             self.first,
+                             (self.mean_sq * self.n + other.mean_sq * other.n) / n)
+
+
+def design_transform(level, moments=None):
     """``A`` with ``Z A`` a well-conditioned design for a general (pdSymm) level, or
     ``None``.
 
@@ -107,21 +149,23 @@ def design_transform(level):
     column (then ``Z A`` spans the same space and pdSymm's ``D = A D~ A'`` is the same
     family), else only scales them; ``D`` and the BLUPs ``b = A b~`` map back exactly.
     Other covariance classes are left as they are: centring would leave their family.
+    ``moments`` (:class:`DesignMoments`) are the whole design's, when ``level`` holds a
+    partition of its rows.
     """
     if level.pd_class != "pdSymm" or level.q < 2:
         return None
-    Z = level.Z
-    spread = np.ptp(Z, axis=0)
-    const = np.flatnonzero((spread == 0) & (Z[0] != 0))
+    mom = level.moments if moments is None else moments
+    spread = mom.hi - mom.lo
+    const = np.flatnonzero((spread == 0) & (mom.first != 0))
     A = np.eye(level.q)
     for j in range(level.q):
         if spread[j] == 0:
             continue
         if const.size:
             k0 = const[0]
-            centre, scale = Z[:, j].mean(), Z[:, j].std()
+            centre, scale = mom.mean[j], np.sqrt(mom.m2[j] / mom.n)
             A[j, j] = 1.0 / scale
-            A[k0, j] = -centre / (scale * Z[0, k0])
+            A[k0, j] = -centre / (scale * mom.first[k0])
         else:
-            A[j, j] = 1.0 / np.sqrt(np.mean(Z[:, j] ** 2))
+            A[j, j] = 1.0 / np.sqrt(mom.mean_sq[j])
     return None if np.array_equal(A, np.eye(level.q)) else A

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_solve, solve_triangular
 
+from .average_information import average_information, supports_average_information
 from .elimination_score import EliminationScore
 from .gradient import UnitAlgebra, dense_is_worthwhile
 from .levels import design_transform
@@ -40,7 +41,8 @@ from .sparse_group import SparseGroup
 from .linalg import (LOG2PI, batched_crossprod, fixed_effects_transform, size_plan,
                      sum_runs, tri_inverse)
 
-__all__ = ["ProfiledLikelihood", "Evaluation"]
+__all__ = ["ProfiledLikelihood", "Evaluation", "Partial", "Criterion",
+           "SharedTransforms", "profiled_criterion"]
 
 
 @dataclass
@@ -58,6 +60,62 @@ class Evaluation:
     logdet_X: float
     factors: list              # per level L (lower factor of D~)
     level_store: list          # per level (S before elimination, Cholesky of M)
+
+
+@dataclass
+class Partial:
+    """A set of rows' share of the criterion (:meth:`ProfiledLikelihood.partial`):
+    ``S`` the reduced cross-products of ``[X y]`` summed over its outermost groups, the
+    log-determinants, and (for its own later use) the log weights, factors and the
+    stored eliminations."""
+
+    S: np.ndarray
+    logdet_M: float
+    logdet_C: float
+    sum_log_w: float
+    log_w: np.ndarray | None
+    re_theta: list
+    factors: list
+    store: list
+    elims: list
+
+
+@dataclass
+class Criterion:
+    """The profiled criterion from the reduced cross-products of the whole data."""
+
+    loglik: float
+    R: np.ndarray
+    beta_s: np.ndarray
+    q: float
+    sigma2: float
+    logdet_X: float
+
+
+def profiled_criterion(part, p, Nr, reml, logdet_T, beta_s=None):
+    """The profiled (RE)ML criterion from the summed shares of all rows (``part``: a
+    :class:`Partial`, or anything with its ``S``, ``logdet_M``, ``logdet_C`` and
+    ``sum_log_w``): ``beta``, ``sigma^2 = q / Nr`` and the log-likelihood of the module
+    docstring.  With ``beta_s`` (engine scale) the fixed effects are held there."""
+    S = part.S
+    Sxx, Sxy, Syy = S[:p, :p], S[:p, p], S[p, p]
+    try:
+        R = np.linalg.cholesky(Sxx)
+    except np.linalg.LinAlgError:
+        raise FloatingPointError("X' V^-1 X is not positive definite") from None
+    c = solve_triangular(R, Sxy, lower=True)
+    q = float(Syy - c @ c)
+    if not q > 0:
+        raise FloatingPointError("the penalized residual sum of squares is not positive")
+    logdet_X = 2.0 * np.log(np.diag(R)).sum() - 2.0 * logdet_T
+    beta_hat = solve_triangular(R.T, c, lower=False)
+    if beta_s is not None:
+        d = R.T @ (beta_s - beta_hat)
+        q += float(d @ d)
+    sigma2 = q / Nr
+    ll = (-0.5 * Nr * (LOG2PI + 1.0 + np.log(sigma2)) + part.sum_log_w
+          - 0.5 * part.logdet_C - 0.5 * part.logdet_M - (0.5 * logdet_X if reml else 0.0))
+    return Criterion(ll, R, beta_hat, q, sigma2, logdet_X)
 
 
 class _Cells:
@@ -78,6 +136,18 @@ class _Cells:
         self.group_plan = size_plan(self.group, int(self.group[-1]) + 1)
 
 
+@dataclass
+class SharedTransforms:
+    """The data-dependent choices of the engine's coordinates, given instead of computed
+    when the rows are one partition of larger data (all partitions must agree): the
+    random-effects design transforms per level, the fixed-effects transform ``xT`` and
+    the response's centring ``b0`` (see :class:`ProfiledLikelihood`)."""
+
+    level_transforms: list | None = None
+    xT: np.ndarray | None = None
+    b0: np.ndarray | None = None
+
+
 class ProfiledLikelihood(EliminationScore):
     """Profiled (RE)ML log-likelihood over the variance parameters.
 
@@ -89,21 +159,28 @@ class ProfiledLikelihood(EliminationScore):
     varfunc : VarFunc or None, initialized on the engine-ordered data
     corstruct : CorStruct or None, initialized with blocks nested in the innermost level
     reml : bool
+    reparameterize : bool
+        Work on a centred and scaled design for general covariances (default).
+    shared : SharedTransforms, optional
+        The coordinates' transforms of the whole data, when these rows are a partition.
 
     The parameter vector is ``[levels (outer to inner), corstruct, varfunc]``, all on
     unconstrained scales.
     """
 
     def __init__(self, y, X, levels, varfunc=None, corstruct=None, reml=True,
-                 reparameterize=True):
+                 reparameterize=True, shared=None):
         self.y = np.asarray(y, dtype=float)
         X = np.asarray(X, dtype=float)
         self.N, self.p = X.shape
         # the user's levels, and the engine's: a general covariance works on a centred
         # and scaled design (design_transform); theta always refers to the engine's
         self.user_levels = list(levels)
-        self.transforms = [design_transform(lev) if reparameterize else None
-                           for lev in self.user_levels]
+        # ``shared``: the whole data's transforms when these rows are one partition of it
+        shared = shared or SharedTransforms()
+        self.transforms = (list(shared.level_transforms) if shared.level_transforms
+                           is not None else [design_transform(lev) if reparameterize
+                                             else None for lev in self.user_levels])
         self.levels = [lev if A is None else dataclasses.replace(lev, Z=lev.Z @ A)
                        for lev, A in zip(self.user_levels, self.transforms)]
         self.varfunc = varfunc
@@ -113,7 +190,7 @@ class ProfiledLikelihood(EliminationScore):
         # the engine's fixed-effects design X T has orthogonal columns of unit RMS: well
         # conditioned normal equations whatever the covariates' origins and units
         self.X = X
-        self.xT = fixed_effects_transform(X)
+        self.xT = fixed_effects_transform(X) if shared.xT is None else shared.xT
         self.logdet_T = float(np.log(np.abs(np.diag(self.xT))).sum())
         # one group of crossed effects with a sparse design: its own elimination
         sparse = len(self.levels) == 1 and sp.issparse(self.levels[0].Z)
@@ -123,7 +200,8 @@ class ProfiledLikelihood(EliminationScore):
         # the engine's response is y less its least-squares fit on X: the criterion is
         # the same (beta moves by b0), and q = y'V^-1y - c'c no longer cancels the digits
         # of a large mean of y (y + 446 lost five of them)
-        self.b0 = np.linalg.lstsq(X, self.y, rcond=None)[0] if X.shape[1] else np.zeros(0)
+        self.b0 = (shared.b0 if shared.b0 is not None else
+                   np.linalg.lstsq(X, self.y, rcond=None)[0] if X.shape[1] else np.zeros(0))
         self.A = np.ascontiguousarray(np.column_stack(Zs + [X @ self.xT,
                                                             self.y - X @ self.b0]))
         offs = np.cumsum([0] + [0 if sparse else lev.q for lev in self.levels])
@@ -246,10 +324,38 @@ class ProfiledLikelihood(EliminationScore):
         return self._cells_store
 
     def _evaluate(self, theta, keep, gradient=False, beta=None):
+        part = self.partial(theta, keep, gradient)
+        crit = profiled_criterion(part, self.p, self.Nr, self.reml, self.logdet_T,
+                                  None if beta is None else self._engine_beta(beta))
+        if gradient and self.sparse is not None:
+            Hinv = cho_solve((crit.R, True), np.eye(self.p))
+            return crit.loglik, self.sparse.re_score(part.re_theta[0], part.store[0][1], Hinv,
+                                                     crit.beta_s, crit.sigma2, self.reml)
+        if gradient and self.sparse is None and beta is None:
+            # what a kept evaluation would return here, for the average-information
+            # pass that follows the gradient at the same point
+            self._last_evaluation = (np.asarray(theta, dtype=float).tobytes(),
+                                     self.evaluation(part, crit))
+        if gradient:
+            return crit.loglik, self.score(theta, part, crit.R, crit.beta_s, crit.sigma2)
+        if not keep:
+            return crit.loglik
+        return self.evaluation(part, crit)
+
+    def evaluation(self, part, crit):
+        """The kept :class:`Evaluation` of a :meth:`partial` result and its criterion."""
+        return Evaluation(crit.loglik, self.b0 + self.xT @ crit.beta_s, crit.sigma2, crit.q,
+                          crit.R, part.log_w, part.logdet_C, part.logdet_M, crit.logdet_X,
+                          part.factors, part.store)
+
+    def partial(self, theta, keep=False, gradient=False):
+        """The rows' share of the criterion at ``theta``: the reduced cross-products of
+        ``[X y]`` summed over the outermost groups and the log-determinants
+        (:class:`Partial`).  Sums over disjoint sets of outermost groups add up, which is
+        what a distributed evaluation reduces (:mod:`lmmext.cluster`)."""
         re_theta, theta_cor, theta_var = self.split(theta)
         S, log_w, logdet_C = self._crossproducts(theta_cor, theta_var)
-        p = self.p
-        store = []
+        store, elims = [], [None] * len(self.levels)
         logdet_M = 0.0
         if self.sparse is not None:
             logdet_M, BMB, X = self.sparse.eliminate(re_theta[0], log_w)
@@ -258,49 +364,25 @@ class ProfiledLikelihood(EliminationScore):
             store = [(None, X)]
         else:
             factors = [lev.factor(t) for lev, t in zip(self.levels, re_theta)]
-        elims = [None] * len(self.levels)
         if self.levels and self.sparse is None:
             S, logdet_M, store, elims = self.eliminate(S, factors, keep or gradient,
                                                        gradient)
-        Sxx, Sxy, Syy = S[:p, :p], S[:p, p], S[p, p]
-        try:
-            R = np.linalg.cholesky(Sxx)
-        except np.linalg.LinAlgError:
-            raise FloatingPointError("X' V^-1 X is not positive definite") from None
-        c = solve_triangular(R, Sxy, lower=True)
-        q = float(Syy - c @ c)
-        if not q > 0:
-            raise FloatingPointError("the penalized residual sum of squares is not positive")
-        logdet_X = 2.0 * np.log(np.diag(R)).sum() - 2.0 * self.logdet_T
-        beta_s = solve_triangular(R.T, c, lower=False)
-        if beta is not None:
-            d = R.T @ (self._engine_beta(beta) - beta_s)
-            q += float(d @ d)
-        sigma2 = q / self.Nr
         sum_log_w = float(log_w.sum()) if log_w is not None else 0.0
-        ll = (-0.5 * self.Nr * (LOG2PI + 1.0 + np.log(sigma2)) + sum_log_w
-              - 0.5 * logdet_C - 0.5 * logdet_M - (0.5 * logdet_X if self.reml else 0.0))
-        if gradient and self.sparse is not None:
-            Hinv = cho_solve((R, True), np.eye(p))
-            return ll, self.sparse.re_score(re_theta[0], store[0][1], Hinv, beta_s, sigma2,
-                                            self.reml)
-        if gradient and self.sparse is None and beta is None:
-            # what a kept evaluation would return here, for the average-information
-            # pass that follows the gradient at the same point
-            self._last_evaluation = (np.asarray(theta, dtype=float).tobytes(), Evaluation(
-                ll, self.b0 + self.xT @ beta_s, sigma2, q, R, log_w, logdet_C, logdet_M,
-                logdet_X, factors, store))
-        if gradient and len(self.levels) > 1:
-            return ll, self._nested_score(re_theta, factors, elims, theta_cor, theta_var,
-                                          log_w, R, beta_s, sigma2)
-        if gradient:
-            elim = (re_theta[0], factors[0], *elims[0]) if self.levels else None
-            return ll, self._elimination_score(elim, theta_cor, theta_var, log_w, R,
-                                               beta_s, sigma2)
-        if not keep:
-            return ll
-        return Evaluation(ll, self.b0 + self.xT @ beta_s, sigma2, q, R, log_w, logdet_C,
-                          logdet_M, logdet_X, factors, store)
+        return Partial(S, logdet_M, logdet_C, sum_log_w, log_w, re_theta, factors, store,
+                       elims)
+
+    def score(self, theta, part, R_X, beta_s, sigma2):
+        """The score at ``theta`` of the rows of a :meth:`partial` result made with
+        ``gradient=True``, given the fixed effects' factor ``R_X``, ``beta_s`` and
+        ``sigma2`` of the whole data (the score is a sum over outermost groups)."""
+        _, theta_cor, theta_var = self.split(theta)
+        if len(self.levels) > 1:
+            return self._nested_score(part.re_theta, part.factors, part.elims, theta_cor,
+                                      theta_var, part.log_w, R_X, beta_s, sigma2)
+        elim = ((part.re_theta[0], part.factors[0], *part.elims[0]) if self.levels
+                else None)
+        return self._elimination_score(elim, theta_cor, theta_var, part.log_w, R_X, beta_s,
+                                       sigma2)
 
     def eliminate(self, S, factors, keep=False, gradient=False):
         """Eliminate the random effects of every level from the innermost groups'
@@ -352,6 +434,17 @@ class ProfiledLikelihood(EliminationScore):
             self._analytic = (UnitAlgebra(self) if smooth and self.sparse is None
                               and dense_is_worthwhile(self) else None)
         return self._analytic
+
+    @property
+    def supports_average_information(self):
+        """Whether :meth:`average_information` applies (see
+        :func:`lmmext.engine.average_information.supports_average_information`)."""
+        return supports_average_information(self)
+
+    def average_information(self, theta):
+        """The average-information matrix at ``theta``
+        (:func:`lmmext.engine.average_information.average_information`)."""
+        return average_information(self, theta)
 
     def value_and_gradient(self, theta):
         """``(loglik, d loglik / d theta)``: from the elimination itself where

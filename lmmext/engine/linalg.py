@@ -5,7 +5,7 @@ the rank check of a design.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import qr, solve_triangular
+from scipy.linalg import cho_solve, qr, solve_triangular
 
 LOG2PI = np.log(2.0 * np.pi)
 
@@ -90,3 +90,29 @@ def fixed_effects_transform(X):
         return np.diag(1.0 / scale)
     Rinv = solve_triangular(R, np.eye(p), lower=False)
     return Rinv / scale[:, None]
+
+
+def gram_transforms(XtX, Xty, n, names):
+    """What :func:`aliased_columns`, :func:`fixed_effects_transform` and the engine's
+    least-squares centring ``b0`` give, from the cross-products ``X'X`` and ``X'y`` of
+    ``n`` rows (sums over partitions of the data): ``(aliased names, T, b0)``.  Ranks by
+    a pivoted Cholesky factor of the column-scaled ``X'X`` (which squares ``X``'s
+    condition number, hence the tolerance of 1e-10 on the squared pivots)."""
+    from scipy.linalg.lapack import dpstrf
+    p = XtX.shape[0]
+    if p == 0:
+        return [], np.eye(0), np.zeros(0)
+    d = np.sqrt(np.diag(XtX))
+    d = np.where(d > 0, d, 1.0)
+    unit = XtX / np.outer(d, d)
+    _, piv, rank, _ = dpstrf(unit, lower=1, tol=1e-10 * max(np.max(np.diag(unit)), 1e-300))
+    if rank < p:
+        return [names[i] for i in sorted(piv[rank:] - 1)], None, None
+    L = np.linalg.cholesky(unit)
+    b0 = cho_solve((L, True), Xty / d) / d
+    scale = d / np.sqrt(n)                       # the columns' root mean squares
+    R = L.T                                      # (X / scale)' (X / scale) / n = R'R
+    dR = np.abs(np.diag(R))
+    if dR.min() <= 1e-10 * dR.max():
+        return [], np.diag(1.0 / scale), b0
+    return [], solve_triangular(R, np.eye(p), lower=False) / scale[:, None], b0

@@ -31,7 +31,10 @@ def compare_models(*fits, names=None, test=True):
     n = {f.nobs for f in fits}
     if len(n) > 1:
         raise ValueError(f"models were fitted to different numbers of observations {sorted(n)}")
-    ys = [np.sort(f.frame.y) for f in fits]
+    try:
+        ys = [np.sort(np.asarray(f.frame.y)) for f in fits]
+    except NotImplementedError:                 # a fit whose rows stay on dask workers
+        ys = [np.asarray(f.frame.response_moments()) for f in fits]
     if any(f.frame.y_name != fits[0].frame.y_name or not np.allclose(y, ys[0])
            for f, y in zip(fits, ys)):
         raise ValueError("models were fitted to different responses (or data)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["containment_df"]
+__all__ = ["column_variation", "containment_df"]
 
 
 _SQRT_EPS = np.sqrt(np.finfo(float).eps)
@@ -15,23 +15,35 @@ def _is_constant(x):
     return bool(np.all(np.abs(x - x[0]) <= _SQRT_EPS * abs(x[0])))
 
 
-def _column_strata(X, levels):
-    """Stratum (1..Q+1, 1 = outermost level, Q+1 = residual) of each column of X by
-    nlme's containment rule, and which columns are constant (the intercept role)."""
-    strata, const = [], []
+def column_variation(X, levels):
+    """``(within, lo, hi)``: whether each column of ``X`` varies within a group of each
+    level (``(p, Q)`` booleans), and the columns' minima and maxima -- what nlme's
+    containment rule needs from the data (sums and extremes: a partitioned design's
+    combine)."""
+    within = np.zeros((X.shape[1], len(levels)), dtype=bool)
     for j in range(X.shape[1]):
-        x = X[:, j]
-        if _is_constant(x):
+        for k, lev in enumerate(levels):
+            within[j, k] = np.any(np.minimum.reduceat(X[:, j], lev.first_row)
+                                  != np.maximum.reduceat(X[:, j], lev.first_row))
+    return within, X.min(axis=0), X.max(axis=0)
+
+
+def _column_strata(X, levels, variation=None):
+    """Stratum (1..Q+1, 1 = outermost level, Q+1 = residual) of each column of X by
+    nlme's containment rule, and which columns are constant (the intercept role);
+    ``variation`` is :func:`column_variation`'s result (then ``X`` is unused)."""
+    within, lo, hi = column_variation(X, levels) if variation is None else variation
+    strata, const = [], []
+    for j in range(within.shape[0]):
+        if _is_constant(np.array([lo[j], hi[j]])):
             strata.append(None)
             const.append(True)
             continue
         const.append(False)
         s = 1
-        for k, lev in enumerate(levels, start=1):
-            lo = np.minimum.reduceat(x, lev.first_row)
-            hi = np.maximum.reduceat(x, lev.first_row)
-            if np.any(lo != hi):
-                s = k + 1
+        for k in range(within.shape[1]):
+            if within[j, k]:
+                s = k + 2
         strata.append(s)
     return strata, np.array(const, dtype=bool)
 
@@ -50,7 +62,7 @@ def _apply_intercept(df, has_const):
     return df
 
 
-def containment_df(X, levels, terms=None):
+def containment_df(X, levels, terms=None, variation=None, N=None):
     """nlme's inner-outer ("containment") denominator degrees of freedom.
 
     Parameters
@@ -59,14 +71,18 @@ def containment_df(X, levels, terms=None):
     levels : list of Level (outermost first)
     terms : list of (name, column indices), optional
         The model terms in formula order; when given, the term DFs are returned too.
+    variation, N : optional
+        :func:`column_variation` of the design and its rows, given instead of ``X``
+        (``None``) for a design held in partitions.
 
     Returns
     -------
     coef_df : ndarray (p,)
     term_df : dict name -> df (only when ``terms`` is given)
     """
-    N, p = X.shape
-    strata, const = _column_strata(X, levels)
+    if X is not None:
+        N = X.shape[0]
+    strata, const = _column_strata(X, levels, variation)
     base = _base_df(N, levels)
     dfX = base.copy()
     for s in strata:

@@ -31,7 +31,7 @@ class ResultsCore(FixedEffectTests, SummaryText):
         self.n_dropped = frame.n_dropped
         self.optim_info = state.optim_info
         self.converged = state.optim_info.converged
-        N, p = frame.X.shape
+        N, p = frame.N, len(frame.exog_names)
         self.k_fe = p
         self.fe_params = pd.Series(ev.beta, index=frame.exog_names, name="fe_params")
         self.scale = float(ev.sigma2)

@@ -30,7 +30,7 @@ class GLSResults(ResultsCore):
     def __init__(self, model, state):
         self.model = model
         self._setup(state)
-        N, p = state.frame.X.shape
+        N, p = state.frame.N, len(state.frame.exog_names)
         # nlme: gls ML vcov uses q/(N-p), i.e. sigma_ML^2 N/(N-p)
         adj = N / (N - p) if not state.reml else 1.0
         self._vcov_nlme = self._vcov_tests = self._vcov * adj

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 from statsmodels.regression.mixed_linear_model import MixedLMResults
 
-from ..inference.containment import containment_df
 from ..structures.form import group_labels
 from .core import ResultsCore
 from .re_print import groups_text, random_effects_lines
@@ -70,18 +69,17 @@ class LMEResults(ResultsCore, MixedLMResults):
     def __init__(self, model, state):
         self._setup(state)
         frame = state.frame
-        N, p = frame.X.shape
+        N, p = frame.N, len(frame.exog_names)
         # nlme: lme ML summary SEs are small-sample adjusted by N/(N-p); vcov is not
         adj = N / (N - p) if not state.reml else 1.0
         self._vcov_nlme = self._vcov
         self._vcov_tests = self._vcov * adj
         bse = np.sqrt(np.diag(self._vcov_tests))
-        MixedLMResults.__init__(self, model, self.fe_params.to_numpy(),
-                                self._vcov * adj / self.scale)
+        self._init_statsmodels(model, self.fe_params.to_numpy(), self._vcov * adj / self.scale)
         self.params = self.fe_params.to_numpy()
         self.scale = float(state.evaluation.sigma2)
         self._bse_fe = self._fe_series(bse, "bse_fe")
-        coef_df, term_df = containment_df(frame.X, frame.levels, frame.terms())
+        coef_df, term_df = frame.containment_df()
         self.df_resid_fe = self._fe_series(coef_df, "df")
         self._term_df = term_df
         self._max_level = len(frame.levels)
@@ -98,6 +96,9 @@ class LMEResults(ResultsCore, MixedLMResults):
         self.k_vc = len(self.vcomp)
         self.hist = None
         self.use_sqrt = True
+
+    def _init_statsmodels(self, model, params, normalized_cov):
+        MixedLMResults.__init__(self, model, params, normalized_cov)
 
     @property
     def bse_fe(self):

@@ -63,11 +63,16 @@ class SummaryText:
             low = C.where(np.tril(np.ones(C.shape, dtype=bool), -1)).iloc[1:, :-1]
             lines += [" Correlation:",
                       indent(low.to_string(na_rep="", float_format=lambda v: f"{v:.3f}")), ""]
-        q = np.quantile(self._pearson_engine(), [0, .25, .5, .75, 1])
-        lines += ["Standardized Within-Group Residuals:" if not self._is_gls
-                  else "Standardized residuals:",
+        q = self._pearson_quantiles([0, .25, .5, .75, 1])
+        lines += [("Standardized Within-Group Residuals" if not self._is_gls
+                   else "Standardized residuals") + self._quantiles_note + ":",
                   indent(pd.Series(q, index=["Min", "Q1", "Med", "Q3", "Max"]).to_string()), ""]
         return lines
+
+    _quantiles_note = ""
+
+    def _pearson_quantiles(self, probs):
+        return np.quantile(self._pearson_engine(), probs)
 
     def _summary_text(self, ddf="containment"):
         raise NotImplementedError

@@ -39,12 +39,13 @@ from ..numdiff import central_differences
 __all__ = ["VarFunc", "stratum_labels"]
 
 
-def stratum_labels(data, names, what):
+def stratum_labels(data, names, what, present=None):
     """Row labels and level order of the (interaction) stratum ``names``.
 
     Level order follows the Categorical order of each factor (else sorted values);
     interaction labels are joined with ``'*'`` as nlme does.  Only combinations that
-    occur in the data are levels.
+    occur in the data are levels (or in ``present``, the labels of the whole data when
+    ``data`` is a partition of it).
     """
     per_factor = []
     for n in names:
@@ -67,7 +68,7 @@ def stratum_labels(data, names, what):
     # lexicographic order of the factors' level positions, first factor slowest
     for combo in itertools.product(*[o for _, o in per_factor]):
         rank.setdefault("*".join(combo), len(rank))
-    present = set(labels)
+    present = set(labels) | set(present or ())
     levels = [lev for lev in sorted(rank, key=rank.get) if lev in present]
     return labels, levels
 
@@ -95,6 +96,9 @@ class VarFunc(ApVarScale):
 
     uses_fitted = False
     _default_value = 0.0
+    #: the strata of the whole data, set before :meth:`initialize` on a partition of it
+    #: (a distributed fit), so every partition has the same strata and parameters
+    strata_present = None
 
     def __init__(self, value=None, form="~ 1", fixed=None):
         self.value = value

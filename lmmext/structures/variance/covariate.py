@@ -62,7 +62,8 @@ class _CovariateVarFunc(VarFunc):
             self._v = eval_covariate(self.form.covariate, data, eval_env, f"{name} covariate")
             self._check_covariate(self._v)
         if self.form.grouping:
-            labels, levels = stratum_labels(data, self.form.grouping, name)
+            labels, levels = stratum_labels(data, self.form.grouping, name,
+                                            self.strata_present)
             self.levels = levels
             self._codes = np.asarray(pd.Categorical(labels, categories=levels).codes)
         else:

@@ -57,7 +57,8 @@ class VarIdent(VarFunc):
             If ``ref=``, ``value=`` or ``fixed=`` name strata that are not in the data, or a
             ratio is not positive.
         """
-        labels, levels = stratum_labels(data, self.form.grouping, "VarIdent")
+        labels, levels = stratum_labels(data, self.form.grouping, "VarIdent",
+                                            self.strata_present)
         ref = levels[0] if self.ref is None else str(self.ref)
         if ref not in levels:
             raise ValueError(f"VarIdent ref={self.ref!r} is not a stratum in the data "

@@ -1,0 +1,246 @@
+"""``lme()`` and ``gls()`` on a dask DataFrame: prepare the partitions, maximize the
+criterion by map-reduces, and return the usual results, whose outputs as long as the
+data (fitted values, residuals, random effects) are dask collections."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from statsmodels.base.model import LikelihoodModelResults
+
+from ..engine.fitting import FitState, optimize_engine, warn_fit
+from ..results.gls import GLSResults
+from ..results.lme import LMEResults
+from .engine import DistributedLikelihood, RowsOnWorkersError
+from .prepare import prepare
+
+__all__ = ["fit_dask"]
+
+
+def _client():
+    try:
+        from distributed import get_client
+    except ImportError:
+        return None
+    try:
+        return get_client()
+    except ValueError:
+        return None
+
+
+class _OnWorkers:
+    """Stands for an array as long as the data that stays on the workers: any use
+    raises :class:`RowsOnWorkersError`."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def _refuse(self, *args, **kwargs):
+        raise RowsOnWorkersError(self.what)
+
+    __array__ = __len__ = __getitem__ = __iter__ = __mul__ = __rmul__ = __sub__ = _refuse
+    __rsub__ = __add__ = __radd__ = __matmul__ = __rmatmul__ = _refuse
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self._refuse()
+
+
+class DistributedFrame:
+    """The model frame of a fit to a dask DataFrame: the model's names, design
+    information and structures (of a template partition), the whole data's counts and
+    levels; members as long as the data raise (see :class:`_OnWorkers`)."""
+
+    _ROWS = ("data", "order", "index", "y", "X", "source", "source_rows")
+
+    def __init__(self, prepared):
+        self._template = prepared.template
+        self._prepared = prepared
+        self.levels = prepared.levels
+        self.N = prepared.N
+        self.n_dropped = prepared.n_dropped
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name in self._ROWS:
+            return _OnWorkers(f"the model frame's {name!r}")
+        if name == "to_caller_order":
+            return _OnWorkers("the rows")._refuse
+        return getattr(self._template, name)
+
+    def response_moments(self):
+        return self._prepared.y_moments
+
+    def containment_df(self):
+        from ..inference.containment import containment_df
+        return containment_df(None, self.levels, self._template.terms(),
+                              variation=self._prepared.variation, N=self.N)
+
+
+class DistributedResults:
+    """What a fit to a dask DataFrame does differently from one in memory: outputs as
+    long as the data are dask collections, computed by the partitions from the
+    estimates (mixed into :class:`LMEResults` and :class:`GLSResults`)."""
+
+    def _init_statsmodels(self, model, params, normalized_cov):
+        LikelihoodModelResults.__init__(self, model, params,
+                                        normalized_cov_params=normalized_cov)
+        self.nobs = self.frame.N
+        self.df_resid = self.frame.N - len(params)
+
+    def _rows(self, level=None):
+        import dask.dataframe as dd
+        st = self._state
+        engine = st.engine
+        crit = engine.criterion(st.theta)
+        meta = pd.DataFrame({"fitted": pd.Series(dtype=float), "resid": pd.Series(dtype=float),
+                             "pearson": pd.Series(dtype=float)})
+        return dd.from_delayed(engine.executor.delayed("rows", st.theta, crit, level),
+                               meta=meta, verify_meta=False)
+
+    _quantiles_note = " (quartiles approximate: dask)"
+
+    def _pearson_quantiles(self, probs):
+        # dask's quantiles of a distributed column are approximate (exact min and max)
+        q = self.resid_pearson.quantile(probs).compute()
+        return np.asarray(q, dtype=float)
+
+    def _level_number(self, level):
+        if level is None:
+            return None
+        if isinstance(level, str):
+            names = ["fixed"] + [lev.name for lev in self.frame.levels]
+            if level not in names:
+                raise ValueError(f"level must be one of {names}, got {level!r}")
+            return names.index(level)
+        if not 0 <= int(level) <= len(self.frame.levels):
+            raise ValueError(f"level must be between 0 and {len(self.frame.levels)}")
+        return int(level)
+
+    @property
+    def fittedvalues(self):
+        """Fitted values at the innermost level: a dask Series indexed as the data."""
+        return self._rows()["fitted"]
+
+    @property
+    def resid(self):
+        """Response residuals: a dask Series indexed as the data."""
+        return self._rows()["resid"]
+
+    @property
+    def resid_pearson(self):
+        """Pearson residuals: a dask Series indexed as the data."""
+        return self._rows()["pearson"]
+
+    def fitted(self, level=None):
+        """Fitted values at one level (0 or ``"fixed"``: ``X beta``; default the
+        innermost): a dask Series indexed as the data."""
+        return self._rows(self._level_number(level))["fitted"]
+
+    def residuals(self, type="response", level=None):
+        """Response or Pearson residuals at one level: a dask Series indexed as the data
+        (normalized residuals need the rows in memory)."""
+        kinds = {"response": "resid", "r": "resid", "pearson": "pearson", "p": "pearson"}
+        if type not in kinds:
+            raise NotImplementedError(f"residuals(type={type!r}) of a fit to a dask "
+                                      "DataFrame: 'response' or 'pearson'")
+        return self._rows(self._level_number(level))[kinds[type]]
+
+    def _ranef_level(self, k):
+        import dask.dataframe as dd
+        lev = self.frame.levels[k]
+        st = self._state
+        crit = st.engine.criterion(st.theta)
+        meta = pd.DataFrame({z: pd.Series(dtype=float) for z in lev.z_names})
+        meta.index.name = lev.name
+        return dd.from_delayed(st.engine.executor.delayed("random_effects", st.theta, crit, k),
+                               meta=meta, verify_meta=False)
+
+    def ranef(self):
+        """The BLUPs, as nlme's ``ranef(fit)``: a dask DataFrame indexed by the group
+        labels (nested groups ``outer/inner``), one column per random effect; with
+        several grouping levels a dict of them keyed by the grouping factor."""
+        out = {lev.name: self._ranef_level(k) for k, lev in enumerate(self.frame.levels)}
+        return next(iter(out.values())) if len(out) == 1 else out
+
+    @property
+    def random_effects(self):
+        """BLUPs of the outermost grouping level: a dask DataFrame indexed by the group
+        labels (in memory: statsmodels' dict of Series)."""
+        return self._ranef_level(0)
+
+
+class DistributedLMEResults(DistributedResults, LMEResults):
+    """:class:`~lmmext.results.lme.LMEResults` of a fit to a dask DataFrame."""
+
+    def predict(self, exog=None, level=0, newdata=None):
+        """Predictions for new data (in memory) at level 0; at the grouping levels the
+        random effects are needed in memory: ``fit.ranef().compute()``."""
+        if self._level_number(level):
+            raise NotImplementedError(
+                "predict(level > 0) of a fit to a dask DataFrame needs the random effects "
+                "in memory: compute fit.ranef() and add them to predict(level=0)")
+        return super().predict(exog, level=0, newdata=newdata)
+
+
+class DistributedGLSResults(DistributedResults, GLSResults):
+    """:class:`~lmmext.results.gls.GLSResults` of a fit to a dask DataFrame."""
+
+
+class DistributedModel:
+    """The model object of a fit to a dask DataFrame: its names and structures (the
+    statsmodels model of a fit in memory holds the data's arrays)."""
+
+    def __init__(self, frame, kind):
+        self._frame = frame
+        self.formula = frame.formula
+        self.exog_names = list(frame.exog_names)
+        self.endog_names = frame.y_name
+        self.nobs = frame.N
+        self.k_fe = len(self.exog_names)
+        self.weights_struct = frame.varfunc
+        self.correlation = frame.corstruct
+        self.kind = kind
+        self.data = _ModelData(self.exog_names, frame.y_name)
+
+    def __getattr__(self, name):
+        if name in ("endog", "exog", "exog_re", "groups", "wexog", "wendog"):
+            return _OnWorkers(f"the model's {name!r}")
+        raise AttributeError(name)
+
+
+class _ModelData:
+    def __init__(self, names, y_name):
+        self.param_names = self.xnames = list(names)
+        self.ynames = y_name
+        self.cov_names = None
+
+    def __getattr__(self, name):
+        if name in ("orig_endog", "orig_exog", "endog", "exog", "row_labels", "frame"):
+            return _OnWorkers(f"the model's data ({name!r})")
+        raise AttributeError(name)
+
+
+def fit_dask(kind, formula, data, random, weights, correlation, reml, missing, start,
+             contrasts, subset, max_evals=None):
+    """Fit an lme (``kind="lme"``) or gls model to a dask DataFrame on the current
+    ``dask.distributed`` client (or in this process with dask's default scheduler)."""
+    prepared = prepare(kind, formula, data, random, weights, correlation, missing,
+                       contrasts, subset, reml, _client())
+    engine = DistributedLikelihood(prepared.executor, prepared.template, prepared.levels,
+                                   prepared.shared, prepared.N,
+                                   len(prepared.template.exog_names), reml)
+    theta0 = engine.start() if start is None else np.asarray(start, dtype=float)
+    if theta0.size != engine.n_params:
+        raise ValueError(f"start= has {theta0.size} values; this model has "
+                         f"{engine.n_params} variance parameters {engine.param_names()}")
+    info = optimize_engine(engine, theta0, max_evals)
+    ev = engine.evaluate(info.x, keep=True)
+    ev.log_w = _OnWorkers("the variance weights")
+    frame = DistributedFrame(prepared)
+    state = FitState(frame, engine, info.x, ev, [], info, reml)
+    warn_fit(state)
+    model = DistributedModel(frame, kind)
+    cls = DistributedLMEResults if kind == "lme" else DistributedGLSResults
+    return cls(model, state)

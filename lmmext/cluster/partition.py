@@ -1,0 +1,216 @@
+"""One partition of a distributed fit, as it lives on a worker: whole outermost groups,
+their model frame built with the whole data's factor levels and strata, and the engine
+on their rows.  Every method returns a small share of a sum over outermost groups
+(cross-products, log-determinants, scores, average information), or the partition's
+rows of an output as long as the data; only ``theta`` and a few ``p``-sized arrays
+travel to it.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import patsy
+
+from ..engine.average_information import information_shares
+from ..engine.levels import DesignMoments, Level
+from ..engine.likelihood import Evaluation, ProfiledLikelihood
+from ..frame import build_frame
+from ..inference.containment import column_variation
+
+__all__ = ["DataShares", "Partition", "add_shares"]
+
+
+@dataclass
+class DataShares:
+    """What the whole data's engine coordinates need from one partition (sums over its
+    rows): rows, ``X'X``, ``X'y``, ``(sum y, sum y^2)``, and per level its groups, the column sums of
+    ``Z * Z`` and the design's moments; and its structures' starting values and names,
+    which must agree with every other partition's."""
+
+    n: int
+    XtX: np.ndarray
+    Xty: np.ndarray
+    y_moments: np.ndarray
+    n_groups: list
+    z_sq: list
+    moments: list
+    names: tuple
+
+
+def add_shares(a, b):
+    """The sum of two shares (tuples, dicts, arrays and numbers, recursively);
+    ``None`` is the empty share."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, DataShares):
+        if a.names != b.names:
+            raise ValueError(_disagree(a.names, b.names))
+        return DataShares(a.n + b.n, a.XtX + b.XtX, a.Xty + b.Xty, a.y_moments + b.y_moments,
+                          [x + y for x, y in zip(a.n_groups, b.n_groups)],
+                          [x + y for x, y in zip(a.z_sq, b.z_sq)],
+                          [x.combine(y) for x, y in zip(a.moments, b.moments)], a.names)
+    if isinstance(a, tuple):
+        return tuple(add_shares(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return {k: add_shares(a[k], b[k]) for k in a}
+    return a + b
+
+
+def _disagree(a, b):
+    for what, x, y in zip(("fixed-effects columns", "random-effects columns",
+                           "variance-function parameters", "correlation parameters",
+                           "starting values"), a, b):
+        if x != y:
+            return (f"partitions of the data disagree on the model's {what}: {list(x)} vs "
+                    f"{list(y)}.  A factor's levels must be known to every partition: "
+                    "make string and factor columns categorical with the same categories "
+                    "(lmmext does this for string columns; a numeric column used as a "
+                    "factor, C(x), needs astype('category') with known categories)")
+    return "partitions of the data disagree on the model"
+
+
+class Partition:
+    """A partition's model frame and engine (see the module docstring).
+
+    Built in two steps: :meth:`build` makes the frame from the partition's rows and
+    :meth:`data_shares` reports what the whole data's coordinates need; then
+    :meth:`start_engine` builds the engine with the whole data's transforms and drops
+    the frame's copy of the data.
+    """
+
+    def __init__(self, frame):
+        self.frame = frame
+        self.engine = None
+        self._last = None
+
+    @classmethod
+    def build(cls, rows, formula, random, weights, correlation, kind, contrasts):
+        """The partition of ``rows`` (a pandas DataFrame of whole outermost groups, no
+        missing values), or ``None`` when it is empty."""
+        if len(rows) == 0:
+            return None
+        cov = correlation.form.covariate if correlation is not None else None
+        if cov in rows.columns:
+            # a shuffle leaves a group's rows in any order; by position they are whitened
+            # by the bidiagonal factor (the criterion does not depend on the row order)
+            rows = rows.sort_values(cov, kind="stable")
+        # the caller's namespace does not travel to the workers: numpy and patsy's
+        # builtins only
+        env = patsy.EvalEnvironment([{"np": np}])
+        frame = build_frame(formula, rows, copy.deepcopy(random), weights, correlation,
+                            "raise", env, kind=kind, contrasts=contrasts, partition=True)
+        return cls(frame)
+
+    def data_shares(self):
+        """This partition's :class:`DataShares`."""
+        f = self.frame
+        X = f.X
+        vf, cs = f.varfunc, f.corstruct
+        starts = tuple(np.round(np.r_[vf.start() if vf is not None and vf.n_params else [],
+                                      cs.start() if cs is not None and cs.n_params else []],
+                                12))
+        names = (tuple(f.exog_names), tuple(tuple(lev.z_names) for lev in f.levels),
+                 tuple(vf.param_names()) if vf is not None else (),
+                 tuple(cs.param_names()) if cs is not None else (), starts)
+        return DataShares(f.N, X.T @ X, X.T @ f.y, np.array([f.y.sum(), (f.y ** 2).sum()]),
+                          [lev.n_groups for lev in f.levels],
+                          [(lev.Z ** 2).sum(axis=0) for lev in f.levels],
+                          [DesignMoments.of(lev.Z) for lev in f.levels], names)
+
+    def column_variation(self):
+        """:func:`~lmmext.inference.containment.column_variation` of this partition
+        (outermost groups are whole here, so it combines by or, min and max)."""
+        return column_variation(self.frame.X, self.frame.levels)
+
+    def template(self, rows=1000):
+        """This partition's frame on its first ``rows`` rows: the model's names, design
+        information and structures for the driver."""
+        f = self.frame
+        m = min(rows, f.N)
+        levels = [Level(lev.name, lev.codes[:m], lev.labels[:lev.codes[m - 1] + 1],
+                        lev.Z[:m], lev.z_names, pd=lev.pd) for lev in f.levels]
+        return dataclasses.replace(f, data=f.data.iloc[:m], order=np.arange(m),
+                                   index=f.index[:m], y=f.y[:m], X=f.X[:m], levels=levels,
+                                   source=None, source_rows=None)
+
+    def not_banded(self):
+        """1 if this partition's correlation structure has no banded whitening."""
+        cs = self.frame.corstruct
+        return int(not (cs.is_banded and cs.differentiable))
+
+    def start_engine(self, reml, shared, schur):
+        """Build the engine with the whole data's ``shared`` transforms; keep of the
+        frame only what the outputs as long as the data need."""
+        f = self.frame
+        self.engine = ProfiledLikelihood(f.y, f.X, f.levels, f.varfunc, f.corstruct,
+                                         reml=reml, shared=shared)
+        if schur:
+            self.engine._schur = True
+        self.index = f.index[f.order]           # the caller's labels, engine order
+        self.group_labels = [np.asarray(lev.labels, dtype=object) for lev in f.levels]
+        self.frame = None
+        return self
+
+    # -- the criterion's shares -------------------------------------------------------
+    def _partial(self, theta, gradient=False):
+        key = np.asarray(theta, dtype=float).tobytes()
+        if self._last is not None and self._last[0] == key and (self._last[2] or not gradient):
+            return self._last[1]
+        part = self.engine.partial(theta, keep=True, gradient=gradient)
+        self._last = (key, part, gradient)
+        return part
+
+    def shares(self, theta, gradient=False):
+        """``(S, log|M|, log|C|, sum log w)`` of this partition at ``theta``."""
+        with np.errstate(divide="raise", invalid="raise", over="raise"):
+            part = self._partial(theta, gradient)
+        return (part.S, part.logdet_M, part.logdet_C, part.sum_log_w)
+
+    def score(self, theta, crit):
+        """This partition's share of the score, given the whole data's
+        :class:`~lmmext.engine.likelihood.Criterion` at ``theta``."""
+        with np.errstate(divide="raise", invalid="raise", over="raise"):
+            part = self._partial(theta, gradient=True)
+            return self.engine.score(theta, part, crit.R, crit.beta_s, crit.sigma2)
+
+    def _evaluation(self, theta, crit):
+        part = self._partial(theta)
+        e = self.engine
+        return Evaluation(crit.loglik, e.b0 + e.xT @ crit.beta_s, crit.sigma2, crit.q,
+                          crit.R, part.log_w, part.logdet_C, part.logdet_M, crit.logdet_X,
+                          part.factors, part.store)
+
+    def information(self, theta, crit):
+        """This partition's share of the average information (``(S, w'Py)``)."""
+        return information_shares(self.engine, theta, self._evaluation(theta, crit))
+
+    # -- outputs as long as the data ----------------------------------------------------
+    def rows(self, theta, crit, level=None):
+        """This partition's fitted values (``level`` random-effects levels, all by
+        default), residuals and Pearson residuals, indexed by the caller's labels, as a
+        DataFrame with columns ``fitted``, ``resid``, ``pearson``."""
+        e = self.engine
+        ev = self._evaluation(theta, crit)
+        blups = e.blups(ev) if e.levels else []
+        k = len(e.levels) if level is None else int(level)
+        mu = e.X @ ev.beta
+        for lev, b in zip(e.user_levels[:k], blups[:k]):
+            mu = mu + lev.row_effects(b)
+        r = e.y - mu
+        w = np.exp(ev.log_w) if ev.log_w is not None else 1.0
+        return pd.DataFrame({"fitted": mu, "resid": r,
+                             "pearson": r * w / np.sqrt(crit.sigma2)}, index=self.index)
+
+    def random_effects(self, theta, crit, k):
+        """The BLUPs of level ``k``'s groups in this partition (a DataFrame indexed by
+        the group labels, nlme's ``ranef``)."""
+        e = self.engine
+        blups = e.blups(self._evaluation(theta, crit))
+        return pd.DataFrame(blups[k], index=pd.Index(self.group_labels[k], name=e.levels[k].name),
+                            columns=list(e.user_levels[k].z_names))
