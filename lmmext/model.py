@@ -9,7 +9,7 @@ import pandas as pd
 from statsmodels.base.model import LikelihoodModel, LikelihoodResultsWrapper
 from statsmodels.regression import mixed_linear_model as _sm
 
-from .engine.fitting import fit_frame
+from .engine.fitting import fit_frame, start_vector as _start_vector
 from .formula import RandomLevel, eval_environment, formula_rhs, parse_random
 from .frame import build_frame, frame_columns, frame_from_arrays, is_dask_dataframe
 from .rformula import r_formula
@@ -223,8 +223,16 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
         -------
         MixedLM
         """
-        _refuse_dask(data, "MixedLM.from_formula", "lmmext.lme(formula, data=ddf, "
-                     "random='~ 1 | g')")
+        if is_dask_dataframe(data):
+            if vc_formula or subset is not None:
+                raise NotImplementedError(
+                    "MixedLM.from_formula on a dask DataFrame: "
+                    + ("vc_formula= (variance components) cannot run distributed yet"
+                       if vc_formula else "subset=: select the rows of the DataFrame first"))
+            from .cluster.door import distributed_mixedlm
+            return distributed_mixedlm(cls, formula, data, groups, re_formula, weights,
+                                       correlation, "drop" if missing == "drop" else "raise",
+                                       contrasts)
         if groups is None:
             raise ValueError("MixedLM.from_formula needs groups= (the grouping column name, "
                              "or one group label per row)")
@@ -350,7 +358,12 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
                 "lmmext's optimizer needs no options (pass reml= and start_params= only)")
         self.reml = bool(reml)
         state = fit_frame(self._frame, reml=self.reml, start=_start_vector(start_params))
-        res = StructuredMixedLMResults(self, state, LMEResults(self, state))
+        return self._door_results(state, LMEResults(self, state))
+
+    def _door_results(self, state, nlme):
+        """statsmodels' results of a structured fit (nlme's conventions as ``nlme``),
+        with statsmodels' parameter names."""
+        res = self._door_results_class()(self, state, nlme)
         # statsmodels' names of the fixed effects and cov_re (a random intercept named
         # after the grouping column), then the variance components and structures
         layout = res._layout
@@ -359,6 +372,10 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
         self.data.param_names = names
         self.data.exog_re_names_full = names[layout.k_fe:k + layout.k_vc]
         return _sm.MixedLMResultsWrapper(res)
+
+    @staticmethod
+    def _door_results_class():
+        return StructuredMixedLMResults
 
     def _fit_nlme(self, reml, start):
         """nlme's fit of the model frame (lme() and the structured statsmodels door)."""
@@ -492,14 +509,6 @@ def _refuse_dask(data, door, use):
             f"{door} holds the data's arrays (statsmodels' model.endog, model.exog) and "
             f"cannot take a dask DataFrame; fit it distributed with {use}, whose results "
             "are the same LMEResults/GLSResults classes")
-
-
-def _start_vector(start):
-    if start is None:
-        return None
-    if hasattr(start, "_state"):
-        return start._state.theta
-    return np.asarray(start, dtype=float)
 
 
 def lme(fixed, data=None, random=None, weights=None, correlation=None, method="REML",

@@ -98,10 +98,11 @@ class LevelSummary:
     columns, covariance class, number of groups and the design's moments (what the
     optimizer, the warnings and the results need).  Its rows live in the partitions."""
 
-    def __init__(self, level, n_groups, moments, z_sq):
+    def __init__(self, level, n_groups, moments, z_sq, size_range):
         self.name, self.z_names, self.pd = level.name, list(level.z_names), level.pd
         self.pd_class = level.pd_class
         self.n_groups = int(n_groups)
+        self.size_range = size_range
         self.moments = moments
         self._z_sq = z_sq
         self.q = len(self.z_names)

@@ -86,8 +86,9 @@ class DistributedResults:
     def _init_statsmodels(self, model, params, normalized_cov):
         LikelihoodModelResults.__init__(self, model, params,
                                         normalized_cov_params=normalized_cov)
-        self.nobs = self.frame.N
-        self.df_resid = self.frame.N - len(params)
+        # statsmodels: nobs - rank(exog); the design's full rank was checked
+        self.nobs = model.nobs
+        self.df_resid = model.nobs - model.k_fe
 
     def _rows(self, level=None):
         import dask.dataframe as dd

@@ -27,7 +27,8 @@ __all__ = ["DataShares", "Partition", "add_shares"]
 @dataclass
 class DataShares:
     """What the whole data's engine coordinates need from one partition (sums over its
-    rows): rows, ``X'X``, ``X'y``, ``(sum y, sum y^2)``, and per level its groups, the column sums of
+    rows): rows, ``X'X``, ``X'y``, ``(sum y, sum y^2)``, and per level its groups, their smallest and largest
+    sizes, the column sums of
     ``Z * Z`` and the design's moments; and its structures' starting values and names,
     which must agree with every other partition's."""
 
@@ -36,6 +37,7 @@ class DataShares:
     Xty: np.ndarray
     y_moments: np.ndarray
     n_groups: list
+    size_range: list
     z_sq: list
     moments: list
     names: tuple
@@ -53,6 +55,8 @@ def add_shares(a, b):
             raise ValueError(_disagree(a.names, b.names))
         return DataShares(a.n + b.n, a.XtX + b.XtX, a.Xty + b.Xty, a.y_moments + b.y_moments,
                           [x + y for x, y in zip(a.n_groups, b.n_groups)],
+                          [(min(x[0], y[0]), max(x[1], y[1]))
+                           for x, y in zip(a.size_range, b.size_range)],
                           [x + y for x, y in zip(a.z_sq, b.z_sq)],
                           [x.combine(y) for x, y in zip(a.moments, b.moments)], a.names)
     if isinstance(a, tuple):
@@ -120,6 +124,8 @@ class Partition:
                  tuple(cs.param_names()) if cs is not None else (), starts)
         return DataShares(f.N, X.T @ X, X.T @ f.y, np.array([f.y.sum(), (f.y ** 2).sum()]),
                           [lev.n_groups for lev in f.levels],
+                          [(int(s.min()), int(s.max())) for s in
+                           (np.diff(np.r_[lev.first_row, f.N]) for lev in f.levels)],
                           [(lev.Z ** 2).sum(axis=0) for lev in f.levels],
                           [DesignMoments.of(lev.Z) for lev in f.levels], names)
 

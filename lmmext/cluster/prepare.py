@@ -163,8 +163,9 @@ def prepare(kind, formula, ddf, random, weights, correlation, missing, contrasts
     if kind == "lme" and shares.n_groups[0] < 2 and random[0].pd_class != "pdBlocked":
         raise ValueError(f"grouping factor {random[0].name!r} has only one level; "
                          "a random effect needs at least two groups")
-    levels = [LevelSummary(lev, n, mom, zsq) for lev, n, mom, zsq in
-              zip(template.levels, shares.n_groups, shares.moments, shares.z_sq)]
+    levels = [LevelSummary(lev, *rest) for lev, *rest in
+              zip(template.levels, shares.n_groups, shares.moments, shares.z_sq,
+                  shares.size_range)]
     shared = SharedTransforms([design_transform(lev, mom) for lev, mom in
                                zip(template.levels, shares.moments)], xT, b0)
     cs = template.corstruct

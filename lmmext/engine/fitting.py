@@ -11,7 +11,8 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from .likelihood import ProfiledLikelihood
 from .optimize import maximize
 
-__all__ = ["FitState", "fit_frame", "lower_bounds", "optimize_engine", "warn_fit"]
+__all__ = ["FitState", "fit_frame", "lower_bounds", "optimize_engine", "start_vector",
+           "warn_fit"]
 
 # log relative SD below which a random-effects SD is reported as on the boundary
 _BOUNDARY_LOG_SD = np.log(1e-4)
@@ -31,6 +32,16 @@ class FitState:
     optim_info: object
     reml: bool
     outer_iterations: int = 0
+
+
+def start_vector(start):
+    """Starting variance parameters from ``start=``: ``None``, an array (the optimizer's
+    unconstrained scale) or a previous fit (its estimates)."""
+    if start is None:
+        return None
+    if hasattr(start, "_state"):
+        return start._state.theta
+    return np.asarray(start, dtype=float)
 
 
 def lower_bounds(engine):

@@ -133,7 +133,7 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
             warnings.warn("The Hessian matrix at the estimated parameter values is not "
                           "positive definite; cov_params() is NaN", UserWarning, stacklevel=3)
             cov = np.full((len(layout.names), len(layout.names)), np.nan)
-        super().__init__(model, layout.estimate, cov / scale)
+        self._init_statsmodels(model, layout.estimate, cov / scale)
         self._attach_fit(state, nlme)
         self._layout = layout
         k_fe, k_re = layout.k_fe, layout.k_re
@@ -154,6 +154,9 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
         self.use_sqrt = model.use_sqrt
         self.k_fe, self.k_re, self.k_re2, self.k_vc = k_fe, k_re, layout.k_re2, layout.k_vc
         self.k_struct = layout.k_struct
+
+    def _init_statsmodels(self, model, params, normalized_cov):
+        MixedLMResults.__init__(self, model, params, normalized_cov)
 
     # -- what statsmodels computes without the structures ------------------------------
     @cached_property
@@ -405,6 +408,11 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
         sigma2, loglik = profile_parameter(engine, theta, j, 0.5 * np.log(values))
         return np.column_stack([values * sigma2, loglik])
 
+    def _group_sizes(self):
+        """``(groups, smallest, largest)`` of the outermost level."""
+        sizes = np.bincount(self._state.frame.levels[0].codes)
+        return len(sizes), sizes.min(), sizes.max()
+
     def summary(self, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05):
         """statsmodels' summary tables, with the structure parameters (apVar scale)
         after the variance components and a table of them on nlme's reported scale.
@@ -426,14 +434,14 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
                 raise ValueError(f"xname_re should be a list of length {len(names) - k_fe:d}")
             names[k_fe:] = xname_re
         smry = summary2.Summary()
-        sizes = np.bincount(self._state.frame.levels[0].codes)
+        n_groups, smallest, largest = self._group_sizes()
         info = {"Model:": "MixedLM", "Dependent Variable:": yname or self.model.endog_names,
                 "No. Observations:": str(self.nobs), "Method:": self.method,
-                "No. Groups:": str(len(sizes)), "Scale:": self.scale,
-                "Min. group size:": f"{sizes.min():.0f}", "Log-Likelihood:": self.llf,
-                "Max. group size:": f"{sizes.max():.0f}",
+                "No. Groups:": str(n_groups), "Scale:": self.scale,
+                "Min. group size:": f"{smallest:.0f}", "Log-Likelihood:": self.llf,
+                "Max. group size:": f"{largest:.0f}",
                 "Converged:": "Yes" if self.converged else "No",
-                "Mean group size:": f"{sizes.mean():.1f}"}
+                "Mean group size:": f"{self.nobs / n_groups:.1f}"}
         smry.add_dict(self._structure_info(info))
         smry.add_title(title or "Mixed Linear Model Regression Results")
         se = np.sqrt(np.diag(self.cov_params()))
