@@ -149,7 +149,11 @@ def test_outputs_as_long_as_the_data_are_dask_collections(data, parquet, client)
     np.testing.assert_allclose(re.to_numpy(), ref.to_numpy(), rtol=1e-5, atol=1e-8)
     text = str(dist.summary())
     assert "Number of Observations: " + str(mem.nobs) in text
-    assert "approximate" in text
+    # the standardized residuals' quantiles are exact (a distributed selection)
+    probs = [0, .25, .5, .75, 1]
+    np.testing.assert_allclose(dist._pearson_quantiles(probs), mem._pearson_quantiles(probs),
+                               rtol=1e-6)
+    assert text.split("Standardized")[1] == str(mem.summary()).split("Standardized")[1]
 
 
 def test_inference_on_the_driver(data, parquet, client):
@@ -174,6 +178,18 @@ def test_inference_on_the_driver(data, parquet, client):
     lrt_mem, lrt_dist = L.anova(small[0], big[0]), L.anova(small[1], big[1])
     np.testing.assert_allclose(lrt_dist["L.Ratio"].to_numpy(float)[1:],
                                lrt_mem["L.Ratio"].to_numpy(float)[1:], rtol=1e-7)
+
+
+def test_exact_quantiles_by_bisection(data, parquet, client, monkeypatch):
+    """The distributed selection with brackets narrowed by counting passes (at most 16
+    residuals gathered per bracket) gives numpy's quantiles of the in-memory fit."""
+    import lmmext.cluster.quantiles as quantiles
+    monkeypatch.setattr(quantiles, "_GATHER", 16)
+    kind, kw = CASES["gls + CorAR1"]
+    mem, dist = _fits(kind, data, parquet, **kw)
+    probs = [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1]
+    np.testing.assert_allclose(dist._pearson_quantiles(probs),
+                               np.quantile(mem.resid_pearson, probs), rtol=1e-7)
 
 
 def test_nested_random_effects_of_both_levels(data, parquet, client):

@@ -12,6 +12,7 @@ from ..results.gls import GLSResults
 from ..results.lme import LMEResults
 from .engine import DistributedLikelihood, RowsOnWorkersError
 from .prepare import prepare
+from .quantiles import exact_quantiles
 
 __all__ = ["fit_dask"]
 
@@ -100,12 +101,10 @@ class DistributedResults:
         return dd.from_delayed(engine.executor.delayed("rows", st.theta, crit, level),
                                meta=meta, verify_meta=False)
 
-    _quantiles_note = " (quartiles approximate: dask)"
-
     def _pearson_quantiles(self, probs):
-        # dask's quantiles of a distributed column are approximate (exact min and max)
-        q = self.resid_pearson.quantile(probs).compute()
-        return np.asarray(q, dtype=float)
+        st = self._state
+        return exact_quantiles(st.engine.executor, st.theta,
+                               st.engine.criterion(st.theta), probs)
 
     def _level_number(self, level):
         if level is None:

@@ -213,6 +213,29 @@ class Partition:
         return pd.DataFrame({"fitted": mu, "resid": r,
                              "pearson": r * w / np.sqrt(crit.sigma2)}, index=self.index)
 
+    def _sorted_pearson(self, theta, crit):
+        key = np.asarray(theta, dtype=float).tobytes()
+        cached = getattr(self, "_pearson", None)
+        if cached is None or cached[0] != key:
+            cached = (key, np.sort(self.rows(theta, crit)["pearson"].to_numpy()))
+            self._pearson = cached
+        return cached[1]
+
+    def pearson_counts(self, theta, crit, thresholds):
+        """How many of this partition's Pearson residuals are at most each threshold
+        (one pass of :func:`lmmext.cluster.quantiles.exact_quantiles`)."""
+        return np.searchsorted(self._sorted_pearson(theta, crit), thresholds, side="right")
+
+    def pearson_edge(self, theta, crit, lowest):
+        """This partition's smallest (or largest) Pearson residual."""
+        x = self._sorted_pearson(theta, crit)
+        return float(x[0] if lowest else x[-1])
+
+    def pearson_between(self, theta, crit, lo, hi):
+        """This partition's Pearson residuals in ``(lo, hi]``, sorted."""
+        x = self._sorted_pearson(theta, crit)
+        return x[np.searchsorted(x, lo, side="right"):np.searchsorted(x, hi, side="right")]
+
     def random_effects(self, theta, crit, k):
         """The BLUPs of level ``k``'s groups in this partition (a DataFrame indexed by
         the group labels, nlme's ``ranef``)."""

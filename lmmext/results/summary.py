@@ -64,12 +64,10 @@ class SummaryText:
             lines += [" Correlation:",
                       indent(low.to_string(na_rep="", float_format=lambda v: f"{v:.3f}")), ""]
         q = self._pearson_quantiles([0, .25, .5, .75, 1])
-        lines += [("Standardized Within-Group Residuals" if not self._is_gls
-                   else "Standardized residuals") + self._quantiles_note + ":",
+        lines += ["Standardized Within-Group Residuals:" if not self._is_gls
+                  else "Standardized residuals:",
                   indent(pd.Series(q, index=["Min", "Q1", "Med", "Q3", "Max"]).to_string()), ""]
         return lines
-
-    _quantiles_note = ""
 
     def _pearson_quantiles(self, probs):
         return np.quantile(self._pearson_engine(), probs)
