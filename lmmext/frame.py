@@ -26,6 +26,7 @@ from .formula import RandomLevel
 from .rformula import r_formula, structure_namespace
 from .engine.linalg import aliased_columns
 from .inference.containment import containment_df
+from .inference.emmeans import DataSummary
 from .structures.form import group_labels, level_sort_key
 
 __all__ = ["ModelFrame", "build_frame", "is_dask_dataframe", "model_columns", "frame_from_arrays", "frame_columns", "random_design",
@@ -101,6 +102,14 @@ class ModelFrame:
                                  f"({str(exc).splitlines()[0]})") from None
             self.design_info = X.design_info
         return self.design_info
+
+    #: whether the rows are in memory (not for a fit to a dask DataFrame)
+    has_rows = True
+
+    def data_summary(self):
+        """The model's rows as a reference grid needs them
+        (:class:`lmmext.inference.emmeans.DataSummary`)."""
+        return DataSummary(self.data)
 
     def response_moments(self):
         """``(sum y, sum y^2)``: what compares the responses of fits whose rows are not

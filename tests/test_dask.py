@@ -192,6 +192,20 @@ def test_exact_quantiles_by_bisection(data, parquet, client, monkeypatch):
                                np.quantile(mem.resid_pearson, probs), rtol=1e-7)
 
 
+def test_emmeans_of_a_distributed_fit(data, parquet, client):
+    """LS-means and their pairwise differences (containment DFs, proportional weights
+    from the partitions' cell counts) equal the in-memory fit's."""
+    kind, kw = CASES["RI + VarIdent + CorAR1"]
+    mem, dist = _fits(kind, data, parquet, **kw)
+    for weights in ("equal", "proportional"):
+        got = L.emmeans(dist, "trt", by="sex", weights=weights).summary()
+        ref = L.emmeans(mem, "trt", by="sex", weights=weights).summary()
+        pd.testing.assert_frame_equal(got, ref, rtol=1e-6)
+    got = L.emmeans(dist, "trt").pairs()
+    ref = L.emmeans(mem, "trt").pairs()
+    pd.testing.assert_frame_equal(got, ref, rtol=1e-6)
+
+
 def test_nested_random_effects_of_both_levels(data, parquet, client):
     kind, kw = CASES["nested plot/subject, ML"]
     mem, dist = _fits(kind, data, parquet, **kw)

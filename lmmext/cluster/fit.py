@@ -47,6 +47,31 @@ class _OnWorkers:
         self._refuse()
 
 
+class DaskSummary:
+    """:class:`~lmmext.inference.emmeans.DataSummary` of the model's rows held as a
+    dask DataFrame: covariate means and factor-combination counts by one pass each."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.columns = rows.columns
+        self.n_rows = int(rows.shape[0].compute())
+
+    def mean(self, name):
+        return float(self.rows[name].astype(float).mean().compute())
+
+    def counts(self, names, categories):
+        sizes = self.rows.groupby(list(names), observed=True).size().compute()
+        shape = [len(c) for c in categories]
+        out = np.zeros(int(np.prod(shape)), dtype=np.int64)
+        lookups = [{v: i for i, v in enumerate(c)} for c in categories]
+        for key, n in sizes.items():
+            key = key if isinstance(key, tuple) else (key,)
+            pos = [lk.get(v, -1) for lk, v in zip(lookups, key)]
+            if min(pos) >= 0:
+                out[np.ravel_multi_index(pos, shape, order="F")] += int(n)
+        return out
+
+
 class DistributedFrame:
     """The model frame of a fit to a dask DataFrame: the model's names, design
     information and structures (of a template partition), the whole data's counts and
@@ -70,8 +95,13 @@ class DistributedFrame:
             return _OnWorkers("the rows")._refuse
         return getattr(self._template, name)
 
+    has_rows = False
+
     def response_moments(self):
         return self._prepared.y_moments
+
+    def data_summary(self):
+        return DaskSummary(self._prepared.rows)
 
     def containment_df(self):
         from ..inference.containment import containment_df

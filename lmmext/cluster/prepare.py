@@ -25,7 +25,7 @@ class DistributedData:
     """The prepared partitions and what the driver knows of the whole data."""
 
     def __init__(self, executor, template, levels, shared, N, n_dropped, variation,
-                 known_categories, y_moments):
+                 known_categories, y_moments, rows):
         self.executor = executor
         self.template = template
         self.levels = levels
@@ -35,6 +35,7 @@ class DistributedData:
         self.variation = variation
         self.known_categories = known_categories
         self.y_moments = y_moments
+        self.rows = rows                   # the model's rows, lazily (a dask DataFrame)
 
 
 def _unsupported(what):
@@ -137,6 +138,7 @@ def prepare(kind, formula, ddf, random, weights, correlation, missing, contrasts
     ddf, converted = _known_categoricals(
         kept, _design_columns(formula, used, random, weights, correlation))
     _strata_present(ddf, weights)
+    rows = ddf
     keys = _outer_keys(random, correlation, kind)
     if keys:
         # every outermost group in one partition
@@ -178,4 +180,4 @@ def prepare(kind, formula, ddf, random, weights, correlation, missing, contrasts
                  if kind == "lme" else None)
     executor.update("start_engine", reml, shared, cs is not None)
     return DistributedData(executor, template, levels, shared, shares.n, n_all - n_kept,
-                           variation, converted, tuple(shares.y_moments))
+                           variation, converted, tuple(shares.y_moments), rows)

@@ -27,6 +27,31 @@ CONTRAST_METHODS = ("pairwise", "revpairwise", "trt.vs.ctrl", "consec", "poly", 
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
+class DataSummary:
+    """What a reference grid needs of the model's rows: their columns, the means of
+    covariates and the rows per combination of factor levels.  In memory from the
+    DataFrame; a fit to a dask DataFrame gives the same from its partitions."""
+
+    def __init__(self, data):
+        self.data = data
+        self.columns = data.columns
+        self.n_rows = len(data)
+
+    def mean(self, name):
+        return float(np.nanmean(pd.to_numeric(self.data[name], errors="coerce")
+                                .to_numpy(dtype=float)))
+
+    def counts(self, names, categories):
+        """Rows per combination of the factors' levels (``categories`` of each), flat in
+        Fortran order (first factor fastest); rows of other levels are not counted."""
+        codes = [np.array([{v: i for i, v in enumerate(cats)}.get(v, -1)
+                           for v in self.data[name]]) for name, cats in zip(names, categories)]
+        ok = np.all(np.column_stack(codes) >= 0, axis=1)
+        shape = [len(c) for c in categories]
+        flat = np.ravel_multi_index([c[ok] for c in codes], shape, order="F")
+        return np.bincount(flat, minlength=int(np.prod(shape)))
+
+
 class ReferenceGrid:
     """The reference grid of a fixed-effects design (emmeans' ``ref_grid``).
 
@@ -34,7 +59,7 @@ class ReferenceGrid:
     ----------
     design_info : patsy.DesignInfo
         The fixed-effects design of the fit.
-    data : pandas.DataFrame
+    data : pandas.DataFrame or DataSummary
         The rows the model was fitted to (their counts give the weights; numeric
         covariates not in ``at`` sit at their means over these rows).
     at : dict, optional
@@ -56,6 +81,8 @@ class ReferenceGrid:
     """
 
     def __init__(self, design_info, data, at=None):
+        if isinstance(data, pd.DataFrame):
+            data = DataSummary(data)
         at = {} if at is None else at
         if not isinstance(at, dict):
             raise ValueError("at must be a dict {column: value or list of values}, "
@@ -97,8 +124,7 @@ class ReferenceGrid:
                 if name in at:
                     vals = np.atleast_1d(np.asarray(at[name], dtype=float))
                 else:
-                    x = pd.to_numeric(data[name], errors="coerce").to_numpy(dtype=float)
-                    vals = np.array([np.nanmean(x)])
+                    vals = np.array([data.mean(name)])
                 if vals.size > 1:
                     levels[name] = list(vals)
                 else:
@@ -122,20 +148,13 @@ class ReferenceGrid:
                              f"model's formula ({str(exc).splitlines()[0]})") from None
         self.X = np.asarray(X, dtype=float)
         # counts of the data rows in each grid row's factor combination
-        codes, shape = [], []
-        for name in self.factors:
-            cats = factors[name]
-            lookup = {v: i for i, v in enumerate(cats)}
-            codes.append(np.array([lookup.get(v, -1) for v in data[name]]))
-            shape.append(len(cats))
-        if codes:
-            ok = np.all(np.column_stack(codes) >= 0, axis=1)
-            flat = np.ravel_multi_index([c[ok] for c in codes], shape, order="F")
-            table = np.bincount(flat, minlength=int(np.prod(shape)))
+        if self.factors:
+            shape = [len(factors[n]) for n in self.factors]
+            table = data.counts(self.factors, [factors[n] for n in self.factors])
             gcodes = [np.array([factors[n].index(v) for v in grid[n]]) for n in self.factors]
             self.counts = table[np.ravel_multi_index(gcodes, shape, order="F")].astype(float)
         else:
-            self.counts = np.full(len(grid), float(len(data)))
+            self.counts = np.full(len(grid), float(data.n_rows))
 
     def marginal(self, facs, weights="equal"):
         """Linear functions of the marginal means of the ``facs`` cells.

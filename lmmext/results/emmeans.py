@@ -97,7 +97,7 @@ class _Inference:
             return np.full(L.shape[0], np.inf)
         if self.ddf == "containment":
             if fit._is_gls:
-                N, p = fit.frame.X.shape
+                N, p = fit.frame.N, len(fit.frame.exog_names)
                 return np.full(L.shape[0], float(N - p))
             return containment_linfct_df(L, fit.df_resid_fe.to_numpy(),
                                          fit.frame.levels[0].n_groups,
@@ -167,11 +167,12 @@ class EMMeans:
             raise ValueError(f"{both} cannot be in both specs and by")
         self.level = _check_level(level)
         self.weights = weights
-        self.grid = ReferenceGrid(nfit.frame.get_design_info(), nfit.frame.data, at)
+        self.grid = ReferenceGrid(nfit.frame.get_design_info(), nfit.frame.data_summary(),
+                                  at)
         cells, L, notes = self.grid.marginal(self.specs + self.by, weights)
         self.notes = list(notes)
-        X = nfit.frame.X
-        nb = _nonestimable(X)
+        # (a fit to a dask DataFrame has no rows here: its design's full rank was checked)
+        nb = _nonestimable(nfit.frame.X) if nfit.frame.has_rows else None
         if nb is not None:
             bad = np.abs(np.nan_to_num(L) @ nb).max(axis=1) > 1e-6
             if bad.any():
