@@ -156,6 +156,28 @@ def test_outputs_as_long_as_the_data_are_dask_collections(data, parquet, client)
     assert text.split("Standardized")[1] == str(mem.summary()).split("Standardized")[1]
 
 
+DENSE = {
+    "gls UN (CorSymm + VarIdent by visit)": ("gls", dict(
+        correlation=L.CorSymm(form="~ visit | subject"),
+        weights=L.VarIdent(form="~ 1 | visit"))),
+    "gls Toeplitz": ("gls", dict(correlation=L.CorToeplitz(form="~ visit | subject"))),
+    "RI + CorARMA(1, 1)": ("lme", dict(random="~ 1 | subject", correlation=L.CorARMA(
+        p=1, q=1, form="~ visit | subject"))),
+    "RI + CorExp(value=)": ("lme", dict(random="~ 1 | subject", correlation=L.CorExp(
+        value=1.5, form="~ t | subject"))),
+}
+
+
+@pytest.mark.parametrize("case", list(DENSE))
+def test_dense_correlation_blocks(case, data, parquet, client):
+    """Correlation structures without a banded whitening: each partition's score share
+    by the per-unit dense algebra, given the whole data's fixed effects."""
+    kind, kw = DENSE[case]
+    mem, dist = _fits(kind, data, parquet, **kw)
+    _same(mem, dist)
+    np.testing.assert_allclose(dist.correlation_params, mem.correlation_params, rtol=1e-5)
+
+
 def test_inference_on_the_driver(data, parquet, client):
     """intervals() (apVar: a Hessian of the distributed criterion), Satterthwaite DFs and
     a likelihood-ratio test between two distributed fits equal the in-memory ones."""
@@ -251,8 +273,13 @@ def test_statsmodels_door(structured, data, parquet, client):
 def test_what_cannot_run_distributed_says_so(data, parquet, client):
     with pytest.raises(NotImplementedError, match="crossed random effects"):
         L.lme("y ~ x", data=parquet, random="(1 | subject) + (1 | plot)")
-    with pytest.raises(NotImplementedError, match="CorSymm"):
-        L.gls(FIXED, data=parquet, correlation=L.CorSymm(form="~ visit | subject"))
+    # CorLin's range is offset by the smallest distance, which differs by partition
+    with pytest.raises(ValueError, match="value="):
+        L.lme(FIXED, data=parquet, random="~ 1 | subject",
+              correlation=L.CorLin(value=3.0, form="~ t | subject"))
+    with pytest.raises(ValueError, match="value="):
+        L.lme(FIXED, data=parquet, random="~ 1 | subject",
+              correlation=L.CorExp(form="~ t | subject"))
     with pytest.raises(ValueError, match="without groups"):
         L.gls(FIXED, data=parquet, correlation=L.CorAR1())
     with pytest.raises(NotImplementedError, match="subset="):
@@ -266,3 +293,24 @@ def test_what_cannot_run_distributed_says_so(data, parquet, client):
         fit.coef()
     with pytest.raises(NotImplementedError, match="stay on the workers"):
         np.asarray(fit.frame.X)
+
+
+def test_lmmext_imports_and_fits_without_dask(tmp_path):
+    """The core needs no dask: ``import lmmext`` does not import it, and an in-memory fit
+    runs with dask made unimportable."""
+    import subprocess
+    import sys
+    code = (
+        "import sys\n"
+        "import lmmext\n"
+        "assert not any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules)\n"
+        "sys.modules['dask'] = sys.modules['distributed'] = None\n"
+        "import numpy as np, pandas as pd\n"
+        "rng = np.random.default_rng(0)\n"
+        "d = pd.DataFrame({'y': rng.normal(size=60), 'x': rng.normal(size=60),\n"
+        "                  'g': np.repeat(np.arange(12), 5)})\n"
+        "fit = lmmext.lme('y ~ x', data=d, random='~ 1 | g')\n"
+        "print(round(fit.llf, 6))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr

@@ -70,6 +70,12 @@ def _disagree(a, b):
     for what, x, y in zip(("fixed-effects columns", "random-effects columns",
                            "variance-function parameters", "correlation parameters",
                            "starting values"), a, b):
+        if x != y and what == "starting values":
+            return (f"partitions of the data disagree on the structures' default starting "
+                    f"values ({list(x)} vs {list(y)}): they depend on each partition's "
+                    "data (the spatial classes' range starts at 0.9 x the smallest "
+                    "distance); give them explicitly with value=, e.g. "
+                    "CorExp(value=2.0, form='~ t | g')")
         if x != y:
             return (f"partitions of the data disagree on the model's {what}: {list(x)} vs "
                     f"{list(y)}.  A factor's levels must be known to every partition: "
@@ -145,18 +151,21 @@ class Partition:
                                    index=f.index[:m], y=f.y[:m], X=f.X[:m], levels=levels,
                                    source=None, source_rows=None)
 
-    def not_banded(self):
-        """1 if this partition's correlation structure has no banded whitening."""
-        cs = self.frame.corstruct
-        return int(not (cs.is_banded and cs.differentiable))
+    def cannot_score(self):
+        """1 if this partition's engine has no analytic score (a correlation structure
+        that is not differentiable, or units too large for the per-unit dense algebra)."""
+        return int(not self.engine.has_gradient)
 
-    def start_engine(self, reml, shared, schur):
+    def start_engine(self, reml, shared):
         """Build the engine with the whole data's ``shared`` transforms; keep of the
         frame only what the outputs as long as the data need."""
         f = self.frame
         self.engine = ProfiledLikelihood(f.y, f.X, f.levels, f.varfunc, f.corstruct,
                                          reml=reml, shared=shared)
-        if schur:
+        cs = f.corstruct
+        if cs is not None and cs.is_banded:
+            # the score from the elimination (in memory chosen by cost; here it needs no
+            # per-unit matrices and is what every partition can do)
             self.engine._schur = True
         self.index = f.index[f.order]           # the caller's labels, engine order
         self.group_labels = [np.asarray(lev.labels, dtype=object) for lev in f.levels]

@@ -170,14 +170,13 @@ def prepare(kind, formula, ddf, random, weights, correlation, missing, contrasts
                   shares.size_range)]
     shared = SharedTransforms([design_transform(lev, mom) for lev, mom in
                                zip(template.levels, shares.moments)], xT, b0)
-    cs = template.corstruct
-    banded = executor.reduce("not_banded") if cs is not None else 0
-    if cs is not None and banded:
-        raise _unsupported(f"{type(cs).__name__} (only correlation structures with a banded "
-                           "whitening: CorAR1, CorCAR1, CorARMA(p=1, q=0) with increasing "
-                           "positions)")
     variation = (executor.reduce("column_variation", combine=_combine_variation)
                  if kind == "lme" else None)
-    executor.update("start_engine", reml, shared, cs is not None)
+    executor.update("start_engine", reml, shared)
+    cs = template.corstruct
+    if executor.reduce("cannot_score"):
+        raise _unsupported(f"{type(cs).__name__} on these data (its score needs a "
+                           "differentiable structure and groups small enough for dense "
+                           "per-group algebra)")
     return DistributedData(executor, template, levels, shared, shares.n, n_all - n_kept,
                            variation, converted, tuple(shares.y_moments), rows)

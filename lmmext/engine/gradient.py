@@ -159,6 +159,34 @@ class UnitAlgebra:
     def value_and_gradient(self, theta):
         """``(loglik, gradient)`` at the unconstrained parameters ``theta``."""
         eng = self.engine
+        p = eng.p
+        S, logdet_V, units = self._factor_units(theta)
+        try:
+            RH = np.linalg.cholesky(S[:p, :p])
+        except np.linalg.LinAlgError:
+            raise FloatingPointError("X' V^-1 X is not positive definite") from None
+        c = solve_triangular(RH, S[:p, p], lower=True)
+        q = float(S[p, p] - c @ c)
+        if not q > 0:
+            raise FloatingPointError("the penalized residual sum of squares is not positive")
+        beta_s = solve_triangular(RH.T, c, lower=False)
+        sigma2 = q / eng.Nr
+        logdet_X = 2.0 * np.log(np.diag(RH)).sum() - 2.0 * eng.logdet_T
+        ll = (-0.5 * eng.Nr * (LOG2PI + 1.0 + np.log(sigma2)) - 0.5 * logdet_V
+              - (0.5 * logdet_X if eng.reml else 0.0))
+        return float(ll), self._score(theta, units, beta_s, sigma2,
+                                      cho_solve((RH, True), np.eye(p)))
+
+    def score(self, theta, beta_s, sigma2, Hinv):
+        """These units' share of the score at ``theta``, given the whole data's fixed
+        effects ``beta_s``, ``sigma2`` and ``(X' V~^-1 X)^-1`` (engine scale): the
+        gradient is a sum over units of contractions with ``Q_i``."""
+        return self._score(theta, self._factor_units(theta)[2], beta_s, sigma2, Hinv)
+
+    def _factor_units(self, theta):
+        """Pass 1: ``V~`` per unit, its Cholesky factor, and ``[X y]' V~^-1 [X y]``:
+        ``(S, log|V~|, per batch (Lambda, factor^-1, 1/w))``."""
+        eng = self.engine
         p, N = eng.p, eng.N
         re_theta, th_cor, th_var = eng.split(theta)
         vf, cs = eng.varfunc, eng.corstruct
@@ -205,22 +233,16 @@ class UnitAlgebra:
             W = Linv @ b.XY
             S += np.tensordot(W, W, axes=([0, 1], [0, 1]))
             kept.append((Lam, Linv, iw))
-        try:
-            RH = np.linalg.cholesky(S[:p, :p])
-        except np.linalg.LinAlgError:
-            raise FloatingPointError("X' V^-1 X is not positive definite") from None
-        c = solve_triangular(RH, S[:p, p], lower=True)
-        q = float(S[p, p] - c @ c)
-        if not q > 0:
-            raise FloatingPointError("the penalized residual sum of squares is not positive")
-        beta_s = solve_triangular(RH.T, c, lower=False)
-        sigma2 = q / eng.Nr
-        logdet_X = 2.0 * np.log(np.diag(RH)).sum() - 2.0 * eng.logdet_T
-        ll = (-0.5 * eng.Nr * (LOG2PI + 1.0 + np.log(sigma2)) - 0.5 * logdet_V
-              - (0.5 * logdet_X if eng.reml else 0.0))
+        return S, logdet_V, (kept, cor, factors)
 
-        # pass 2: Q per unit, contracted with each parameter's derivative
-        Hinv = cho_solve((RH, True), np.eye(p))
+    def _score(self, theta, units, beta_s, sigma2, Hinv):
+        """Pass 2: ``Q`` per unit, contracted with each parameter's derivative."""
+        eng = self.engine
+        p, N = eng.p, eng.N
+        re_theta, th_cor, th_var = eng.split(theta)
+        vf, cs = eng.varfunc, eng.corstruct
+        unweighted = vf is None
+        kept, cor, factors = units
         T = [np.zeros((lev.q, lev.q)) for lev in eng.levels]
         n_var = vf.n_params if vf is not None else 0
         n_cor = cs.n_params if cs is not None else 0
@@ -259,4 +281,4 @@ class UnitAlgebra:
             grad.extend(g_cor)
         if n_var:
             grad.extend(vf.log_weights_jacobian(th_var) @ s_row)
-        return float(ll), np.asarray(grad, dtype=float)
+        return np.asarray(grad, dtype=float)

@@ -376,6 +376,10 @@ class ProfiledLikelihood(EliminationScore):
         ``gradient=True``, given the fixed effects' factor ``R_X``, ``beta_s`` and
         ``sigma2`` of the whole data (the score is a sum over outermost groups)."""
         _, theta_cor, theta_var = self.split(theta)
+        if not self.schur_gradient:
+            # the per-unit dense algebra (dense correlation blocks)
+            return self.analytic.score(theta, beta_s, sigma2,
+                                       cho_solve((R_X, True), np.eye(self.p)))
         if len(self.levels) > 1:
             return self._nested_score(part.re_theta, part.factors, part.elims, theta_cor,
                                       theta_var, part.log_w, R_X, beta_s, sigma2)
