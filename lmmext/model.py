@@ -185,7 +185,10 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
         ----------
         formula : str
             Fixed effects, e.g. ``"distance ~ age"`` (patsy syntax).
-        data : pandas.DataFrame
+        data : pandas.DataFrame or dask.dataframe.DataFrame
+            A dask DataFrame gives a model holding names, not arrays, fitted on the
+            current ``dask.distributed`` client (:doc:`/dask`); ``groups`` must then name
+            a column.
         re_formula : str, optional
             Random effects of ``groups`` (default a random intercept), e.g. ``"~ age"``.
         vc_formula : dict, optional
@@ -423,6 +426,7 @@ class GLS(LikelihoodModel):
         formula : str
             The model, e.g. ``"y ~ x"`` (patsy syntax).
         data : pandas.DataFrame
+            (For a dask DataFrame use :func:`lmmext.gls`.)
         weights : VarFunc, optional
             A variance function.
         correlation : CorStruct, optional
@@ -523,7 +527,9 @@ def lme(fixed, data=None, random=None, weights=None, correlation=None, method="R
         :class:`~lmmext.lmlist.LMList`, as nlme's ``lme(lmList)``: its formula without
         the grouping, its data, ``random`` by default ``"~ <same rhs>"`` per its group,
         started at ``lis.lme_start()`` (nlme's ``lme.lmList``).
-    data : pandas.DataFrame
+    data : pandas.DataFrame or dask.dataframe.DataFrame
+        A dask DataFrame is fitted on the current ``dask.distributed`` client, its
+        rows staying on the workers (:doc:`/dask`).
     random : str or dict
         ``"~ 1 | g"``, ``"~ x | g"``, ``"~ 1 | a/b"`` (nested), ``"pdDiag(~ x | g)"``,
         or a dict ``{"Dog": "~ day", "Side": "~ 1"}`` (outer level first) whose values
@@ -590,7 +596,9 @@ def gls(model, data, weights=None, correlation=None, method="REML", missing="dro
     ----------
     model : str
         The model formula, e.g. ``"y ~ x"`` (patsy, evaluated in the caller's namespace).
-    data : pandas.DataFrame
+    data : pandas.DataFrame or dask.dataframe.DataFrame
+        A dask DataFrame is fitted on the current ``dask.distributed`` client, its
+        rows staying on the workers (:doc:`/dask`).
     weights : VarFunc, optional
         A variance function.
     correlation : CorStruct, optional

@@ -51,10 +51,10 @@ class DaskSummary:
     """:class:`~lmmext.inference.emmeans.DataSummary` of the model's rows held as a
     dask DataFrame: covariate means and factor-combination counts by one pass each."""
 
-    def __init__(self, rows):
+    def __init__(self, rows, n_rows):
         self.rows = rows
         self.columns = rows.columns
-        self.n_rows = int(rows.shape[0].compute())
+        self.n_rows = n_rows
 
     def mean(self, name):
         return float(self.rows[name].astype(float).mean().compute())
@@ -101,7 +101,7 @@ class DistributedFrame:
         return self._prepared.y_moments
 
     def data_summary(self):
-        return DaskSummary(self._prepared.rows)
+        return DaskSummary(self._prepared.rows, self.N)
 
     def containment_df(self):
         from ..inference.containment import containment_df
