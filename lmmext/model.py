@@ -12,6 +12,7 @@ from statsmodels.regression import mixed_linear_model as _sm
 from .engine.fitting import fit_frame, start_vector as _start_vector
 from .formula import RandomLevel, eval_environment, formula_rhs, parse_random
 from .frame import build_frame, frame_columns, frame_from_arrays, is_dask_dataframe
+from .inference.statsmodels_layout import statsmodels_re_names
 from .rformula import r_formula
 from .results import GLSResults, LMEResults
 from .results.statsmodels_door import StructuredGLSResults, StructuredMixedLMResults
@@ -296,8 +297,7 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
         # stays internal), so that model.endog - fittedvalues - resid is zero row by row
         outer, caller = frame.levels[0], frame.to_caller_order
         exog = pd.DataFrame(caller(frame.X), columns=frame.exog_names, index=frame.index)
-        # statsmodels names a random intercept after the grouping column
-        re_names = [outer.name if z == "Intercept" else z for z in outer.z_names]
+        re_names = statsmodels_re_names(outer)
         # (a sparse design of crossed effects stays in the frame: statsmodels' dense
         # exog_re would be N x q)
         exog_re = (None if sp.issparse(outer.Z) else

@@ -19,6 +19,7 @@ from statsmodels.regression.mixed_linear_model import MixedLMResultsWrapper
 
 from ..engine.fitting import start_vector
 from ..formula import RandomLevel, formula_rhs
+from ..inference.statsmodels_layout import statsmodels_re_names
 from ..results.statsmodels_door import StructuredMixedLMResults
 from .engine import RowsOnWorkersError
 from .fit import DistributedResults, _OnWorkers, fit_dask
@@ -88,7 +89,7 @@ class DistributedDoor:
         self.k_fe = len(frame.exog_names)
         self.k_re = outer.q
         self.k_re2 = self.k_re * (self.k_re + 1) // 2
-        re_names = [outer.name if z == "Intercept" else z for z in outer.z_names]
+        re_names = statsmodels_re_names(outer)
         one = pd.DataFrame(np.ones((1, self.k_fe)), columns=frame.exog_names)
         data = handle_data(pd.Series([0.0], name=frame.y_name), one, missing="none")
         data.xnames, data.ynames                # names cached before the row is dropped

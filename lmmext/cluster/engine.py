@@ -144,6 +144,7 @@ class DistributedLikelihood:
     supports_average_information = True
 
     # parameter bookkeeping and the user's coordinates are the in-memory engine's
+    _set_sizes = ProfiledLikelihood._set_sizes
     split = ProfiledLikelihood.split
     start = ProfiledLikelihood.start                 # the levels' starts are the data's
     param_names = ProfiledLikelihood.param_names
@@ -164,11 +165,7 @@ class DistributedLikelihood:
         self.reml = bool(reml)
         self.Nr = self.N - self.p if self.reml else self.N
         self.z_offsets = np.cumsum([0] + [lev.q for lev in self.levels])
-        sizes = [lev.n_params for lev in self.levels]
-        sizes.append(self.corstruct.n_params if self.corstruct is not None else 0)
-        sizes.append(self.varfunc.n_params if self.varfunc is not None else 0)
-        self._sizes = sizes
-        self.n_params = int(sum(sizes))
+        self._set_sizes()
         self._last = None
         self.n_maps = 0
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.base.model import LikelihoodModelResults
 
-from ..engine.fitting import FitState, optimize_engine, warn_fit
+from ..engine.fitting import FitState, initial_theta, optimize_engine, warn_fit
 from ..results.gls import GLSResults
 from ..results.lme import LMEResults
 from .engine import DistributedLikelihood, RowsOnWorkersError
@@ -121,15 +121,19 @@ class DistributedResults:
         self.nobs = model.nobs
         self.df_resid = model.nobs - model.k_fe
 
-    def _rows(self, level=None):
+    def _collection(self, method, columns, *args, index_name=None):
+        """The dask DataFrame of every partition's ``method(theta, criterion, *args)``
+        (float ``columns``)."""
         import dask.dataframe as dd
         st = self._state
-        engine = st.engine
-        crit = engine.criterion(st.theta)
-        meta = pd.DataFrame({"fitted": pd.Series(dtype=float), "resid": pd.Series(dtype=float),
-                             "pearson": pd.Series(dtype=float)})
-        return dd.from_delayed(engine.executor.delayed("rows", st.theta, crit, level),
+        crit = st.engine.criterion(st.theta)
+        meta = pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+        meta.index.name = index_name
+        return dd.from_delayed(st.engine.executor.delayed(method, st.theta, crit, *args),
                                meta=meta, verify_meta=False)
+
+    def _rows(self, level=None):
+        return self._collection("rows", ["fitted", "resid", "pearson"], level)
 
     def _pearson_quantiles(self, probs):
         st = self._state
@@ -137,16 +141,8 @@ class DistributedResults:
                                st.engine.criterion(st.theta), probs)
 
     def _level_number(self, level):
-        if level is None:
-            return None
-        if isinstance(level, str):
-            names = ["fixed"] + [lev.name for lev in self.frame.levels]
-            if level not in names:
-                raise ValueError(f"level must be one of {names}, got {level!r}")
-            return names.index(level)
-        if not 0 <= int(level) <= len(self.frame.levels):
-            raise ValueError(f"level must be between 0 and {len(self.frame.levels)}")
-        return int(level)
+        # a gls has no grouping levels (in memory its level= is ignored too)
+        return None if level is None or self._is_gls else self._resolve_level(level)
 
     @property
     def fittedvalues(self):
@@ -163,11 +159,6 @@ class DistributedResults:
         """Pearson residuals: a dask Series indexed as the data."""
         return self._rows()["pearson"]
 
-    def fitted(self, level=None):
-        """Fitted values at one level (0 or ``"fixed"``: ``X beta``; default the
-        innermost): a dask Series indexed as the data."""
-        return self._rows(self._level_number(level))["fitted"]
-
     def residuals(self, type="response", level=None):
         """Response or Pearson residuals at one level: a dask Series indexed as the data
         (normalized residuals need the rows in memory)."""
@@ -178,14 +169,8 @@ class DistributedResults:
         return self._rows(self._level_number(level))[kinds[type]]
 
     def _ranef_level(self, k):
-        import dask.dataframe as dd
         lev = self.frame.levels[k]
-        st = self._state
-        crit = st.engine.criterion(st.theta)
-        meta = pd.DataFrame({z: pd.Series(dtype=float) for z in lev.z_names})
-        meta.index.name = lev.name
-        return dd.from_delayed(st.engine.executor.delayed("random_effects", st.theta, crit, k),
-                               meta=meta, verify_meta=False)
+        return self._collection("random_effects", lev.z_names, k, index_name=lev.name)
 
     def ranef(self):
         """The BLUPs, as nlme's ``ranef(fit)``: a dask DataFrame indexed by the group
@@ -203,6 +188,11 @@ class DistributedResults:
 
 class DistributedLMEResults(DistributedResults, LMEResults):
     """:class:`~lmmext.results.lme.LMEResults` of a fit to a dask DataFrame."""
+
+    def fitted(self, level=None):
+        """Fitted values at one level (0 or ``"fixed"``: ``X beta``; default the
+        innermost): a dask Series indexed as the data."""
+        return self._rows(self._level_number(level))["fitted"]
 
     def predict(self, exog=None, level=0, newdata=None):
         """Predictions for new data (in memory) at level 0; at the grouping levels the
@@ -261,11 +251,7 @@ def fit_dask(kind, formula, data, random, weights, correlation, reml, missing, s
     engine = DistributedLikelihood(prepared.executor, prepared.template, prepared.levels,
                                    prepared.shared, prepared.N,
                                    len(prepared.template.exog_names), reml)
-    theta0 = engine.start() if start is None else np.asarray(start, dtype=float)
-    if theta0.size != engine.n_params:
-        raise ValueError(f"start= has {theta0.size} values; this model has "
-                         f"{engine.n_params} variance parameters {engine.param_names()}")
-    info = optimize_engine(engine, theta0, max_evals)
+    info = optimize_engine(engine, initial_theta(engine, start), max_evals)
     ev = engine.evaluate(info.x, keep=True)
     ev.log_w = _OnWorkers("the variance weights")
     frame = DistributedFrame(prepared)

@@ -17,7 +17,7 @@ import patsy
 
 from ..engine.average_information import information_shares
 from ..engine.levels import DesignMoments, Level
-from ..engine.likelihood import Evaluation, ProfiledLikelihood
+from ..engine.likelihood import ProfiledLikelihood
 from ..frame import build_frame
 from ..inference.containment import column_variation
 
@@ -27,10 +27,10 @@ __all__ = ["DataShares", "Partition", "add_shares"]
 @dataclass
 class DataShares:
     """What the whole data's engine coordinates need from one partition (sums over its
-    rows): rows, ``X'X``, ``X'y``, ``(sum y, sum y^2)``, and per level its groups, their smallest and largest
-    sizes, the column sums of
-    ``Z * Z`` and the design's moments; and its structures' starting values and names,
-    which must agree with every other partition's."""
+    rows): rows, ``X'X``, ``X'y``, ``(sum y, sum y^2)``, and per level its groups,
+    their smallest and largest sizes, the column sums of ``Z * Z`` and the design's
+    moments; and its structures' starting values and names, which must agree with
+    every other partition's."""
 
     n: int
     XtX: np.ndarray
@@ -195,11 +195,7 @@ class Partition:
             return self.engine.score(theta, part, crit.R, crit.beta_s, crit.sigma2)
 
     def _evaluation(self, theta, crit):
-        part = self._partial(theta)
-        e = self.engine
-        return Evaluation(crit.loglik, e.b0 + e.xT @ crit.beta_s, crit.sigma2, crit.q,
-                          crit.R, part.log_w, part.logdet_C, part.logdet_M, crit.logdet_X,
-                          part.factors, part.store)
+        return self.engine.evaluation(self._partial(theta), crit)
 
     def information(self, theta, crit):
         """This partition's share of the average information (``(S, w'Py)``)."""
@@ -213,10 +209,7 @@ class Partition:
         e = self.engine
         ev = self._evaluation(theta, crit)
         blups = e.blups(ev) if e.levels else []
-        k = len(e.levels) if level is None else int(level)
-        mu = e.X @ ev.beta
-        for lev, b in zip(e.user_levels[:k], blups[:k]):
-            mu = mu + lev.row_effects(b)
+        mu = e.fitted_inner(ev, blups if level is None else blups[:int(level)])
         r = e.y - mu
         w = np.exp(ev.log_w) if ev.log_w is not None else 1.0
         return pd.DataFrame({"fitted": mu, "resid": r,

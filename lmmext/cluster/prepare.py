@@ -25,7 +25,7 @@ class DistributedData:
     """The prepared partitions and what the driver knows of the whole data."""
 
     def __init__(self, executor, template, levels, shared, N, n_dropped, variation,
-                 known_categories, y_moments, rows):
+                 y_moments, rows):
         self.executor = executor
         self.template = template
         self.levels = levels
@@ -33,7 +33,6 @@ class DistributedData:
         self.N = N
         self.n_dropped = n_dropped
         self.variation = variation
-        self.known_categories = known_categories
         self.y_moments = y_moments
         self.rows = rows                   # the model's rows, lazily (a dask DataFrame)
 
@@ -87,7 +86,7 @@ def _known_categoricals(ddf, columns):
         elif dt == object or pd.api.types.is_string_dtype(dt):
             todo.append(c)
     if not todo:
-        return ddf, []
+        return ddf
     import dask
     values = dask.compute(*[ddf[c].dropna().unique() for c in todo])
     for c, v in zip(todo, values):
@@ -97,7 +96,7 @@ def _known_categoricals(ddf, columns):
         except TypeError:
             cats = sorted(v, key=str)
         ddf[c] = ddf[c].astype(pd.CategoricalDtype(cats))
-    return ddf, todo
+    return ddf
 
 
 def _strata_present(ddf, weights):
@@ -135,7 +134,7 @@ def prepare(kind, formula, ddf, random, weights, correlation, missing, contrasts
                          "use missing='drop' to drop them")
     if n_kept == 0:
         raise ValueError("no rows left after dropping missing values")
-    ddf, converted = _known_categoricals(
+    ddf = _known_categoricals(
         kept, _design_columns(formula, used, random, weights, correlation))
     _strata_present(ddf, weights)
     rows = ddf
@@ -179,4 +178,4 @@ def prepare(kind, formula, ddf, random, weights, correlation, missing, contrasts
                            "differentiable structure and groups small enough for dense "
                            "per-group algebra)")
     return DistributedData(executor, template, levels, shared, shares.n, n_all - n_kept,
-                           variation, converted, tuple(shares.y_moments), rows)
+                           variation, tuple(shares.y_moments), rows)

@@ -11,7 +11,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from .likelihood import ProfiledLikelihood
 from .optimize import maximize
 
-__all__ = ["FitState", "fit_frame", "lower_bounds", "optimize_engine", "start_vector",
+__all__ = ["FitState", "fit_frame", "initial_theta", "lower_bounds", "optimize_engine", "start_vector",
            "warn_fit"]
 
 # log relative SD below which a random-effects SD is reported as on the boundary
@@ -42,6 +42,16 @@ def start_vector(start):
     if hasattr(start, "_state"):
         return start._state.theta
     return np.asarray(start, dtype=float)
+
+
+def initial_theta(engine, start):
+    """The optimizer's start: ``engine``'s default, or ``start`` (an array, checked
+    against the model's variance parameters)."""
+    theta0 = engine.start() if start is None else np.asarray(start, dtype=float)
+    if theta0.size != engine.n_params:
+        raise ValueError(f"start= has {theta0.size} values; this model has "
+                         f"{engine.n_params} variance parameters {engine.param_names()}")
+    return theta0
 
 
 def lower_bounds(engine):
@@ -107,10 +117,7 @@ def fit_frame(frame, reml=True, start=None, maxiter_outer=50, tol_outer=1e-6,
     (:data:`lmmext.engine.optimize.MAX_EVALS` by default)."""
     engine = ProfiledLikelihood(frame.y, frame.X, frame.levels, frame.varfunc,
                                 frame.corstruct, reml=reml)
-    theta0 = engine.start() if start is None else np.asarray(start, dtype=float)
-    if theta0.size != engine.n_params:
-        raise ValueError(f"start= has {theta0.size} values; this model has "
-                         f"{engine.n_params} variance parameters {engine.param_names()}")
+    theta0 = initial_theta(engine, start)
     vf = frame.varfunc
     outer = 0
     if vf is not None and vf.uses_fitted:

@@ -219,13 +219,18 @@ class ProfiledLikelihood(EliminationScore):
                 size_plan(self.levels[k - 1].codes[self.levels[k].first_row],
                           self.levels[k - 1].n_groups)
                 for k in range(1, len(self.levels))]
+        self._set_sizes()
+
+    # -- parameter bookkeeping ---------------------------------------------------
+    def _set_sizes(self):
+        """The parameter vector's blocks: each level's, the correlation's, the variance
+        function's."""
         sizes = [lev.n_params for lev in self.levels]
-        sizes.append(corstruct.n_params if corstruct is not None else 0)
-        sizes.append(varfunc.n_params if varfunc is not None else 0)
+        sizes.append(self.corstruct.n_params if self.corstruct is not None else 0)
+        sizes.append(self.varfunc.n_params if self.varfunc is not None else 0)
         self._sizes = sizes
         self.n_params = int(sum(sizes))
 
-    # -- parameter bookkeeping ---------------------------------------------------
     def split(self, theta):
         theta = np.asarray(theta, dtype=float)
         parts = np.split(theta, np.cumsum(self._sizes)[:-1])

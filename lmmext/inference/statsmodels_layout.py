@@ -14,7 +14,13 @@ import numpy as np
 
 from ..structures.numdiff import hessian
 
-__all__ = ["StatsmodelsLayout"]
+__all__ = ["StatsmodelsLayout", "statsmodels_re_names"]
+
+
+def statsmodels_re_names(level):
+    """statsmodels' names of a level's random effects: a random intercept is named
+    after the grouping column."""
+    return [level.name if z == "Intercept" else z for z in level.z_names]
 
 
 class StatsmodelsLayout:
