@@ -28,8 +28,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import cho_solve
 
-from .linalg import batched_crossprod
-
 __all__ = ["average_information", "information_from_shares", "information_shares",
            "supports_average_information"]
 
@@ -131,12 +129,7 @@ def information_shares(engine, theta, ev):
         aug *= np.exp(ev.log_w)[:, None]
     if engine.corstruct is not None:
         aug = engine.corstruct.whiten(th_cor, aug)[0]
-    if engine.levels:
-        S = batched_crossprod(aug, engine._plan, engine.levels[-1].n_groups)
-        S = engine.eliminate(S, ev.factors)[0]
-    else:
-        S = aug.T @ aug
-    return S, w.T @ Py
+    return engine.reduced_crossproducts(aug, ev.factors), w.T @ Py
 
 
 def information_from_shares(S, wPy, ev):

@@ -26,13 +26,15 @@ def tri_inverse(L):
     return out
 
 
-def batched_crossprod(At, plan, n_units):
-    """``A_u' A_u`` for every unit ``u``; ``plan`` is a list of (row index (G, n), unit ids)."""
+def batched_crossprod(At, plan, n_units, rows=None):
+    """``A_u' A_u`` for every unit ``u``; ``plan`` is a list of (row index (G, n), unit
+    ids).  With ``rows``, only the first ``rows`` rows of each (``A_u[:, :rows]' A_u``)."""
     m = At.shape[1]
-    S = np.empty((n_units, m, m))
-    for rows, uid in plan:
-        T = At[rows]                                   # (G, n, m)
-        S[uid] = np.matmul(T.transpose(0, 2, 1), T)
+    r = m if rows is None else rows
+    S = np.empty((n_units, r, m))
+    for idx, uid in plan:
+        T = At[idx]                                    # (G, n, m)
+        S[uid] = np.matmul(T[:, :, :r].transpose(0, 2, 1), T)
     return S
 
 
