@@ -14,14 +14,16 @@ Boundaries: random-effects standard deviations are optimized on the log scale, w
 variance that belongs at zero is approached by ever smaller steps (the crawl that
 costs quasi-Newton methods dozens of evaluations).  The steps of variances heading down
 are therefore taken on the variance scale (``v = exp(2 x)``, the AI matrix carried
-along), where the Newton step crosses zero in one move.  A variance whose step crosses
-zero is divided by a hundred until it is small (a hundredth of its starting SD), then
-held at its lower bound (zero for every purpose) while the others converge.  The
-boundary is then confirmed by the score: at the point where the held coordinates sit at
-small positive values, their gradient must point to zero and a joint step with every
-coordinate free must send each of them back through zero; those that do not are
-released and the iterations continue.  Which coordinates may be held is the covariance
-class's choice (``PdMat.zero_faces``).
+along), where the Newton step crosses zero in one move; so is a variance whose
+optimum a step has bracketed (its gradient changed sign), whose steps would otherwise
+alternate between the scales and overshoot on both sides in turn.  A variance whose
+step crosses zero is divided by a hundred until it is small (a hundredth of its
+starting SD), then held at its lower bound (zero for every purpose) while the others
+converge.  The boundary is then confirmed by the score: at the point where the held
+coordinates sit at small positive values, their gradient must point to zero and a joint
+step with every coordinate free must send each of them back through zero; those that do
+not are released and the iterations continue.  Which coordinates may be held is the
+covariance class's choice (``PdMat.zero_faces``).
 """
 from __future__ import annotations
 
@@ -34,6 +36,9 @@ __all__ = ["ai_newton"]
 _RADIUS0, _RADIUS_MAX = 1.0, 8.0
 # releases of held coordinates after which the boundary is accepted
 _MAX_PROBES = 3
+# a Newton step that would move no parameter (log SDs: relatively) by this much ends
+# the iterations
+_NEGLIGIBLE_STEP = 1e-8
 # a held SD is probed this far (on the log scale) below its reference (start) value
 _PROBE = np.log(1e-2)
 
@@ -65,8 +70,8 @@ def _step(x, g, B, C, alpha, scaled, held, small, radius=_RADIUS_MAX):
     step's ``(predicted gain, directional derivative, whether it was cut)`` (``None``
     when some were moved).  A variance whose step crosses zero is held at its bound
     (``-inf`` in ``x_new``, for the caller to put on the bound) once it is ``small``
-    already (below its probe point); before that it is divided by a hundred, so that a
-    poor start cannot send a variance to zero in one step."""
+    already (below its probe point); before that it is divided by a hundred (by
+    ``100 ** alpha``), so that a poor start cannot send a variance to zero in one step."""
     v, dx_du = _u_scale(x, scaled)
     active = ~held
     newly, shrunk = [], []
@@ -108,9 +113,16 @@ def _step(x, g, B, C, alpha, scaled, held, small, radius=_RADIUS_MAX):
         model = (-(slope + 0.5 * float(du @ Bu @ du)), slope, cut)
         break
     xn[newly] = -np.inf
-    xn[shrunk] = x[shrunk] + 0.5 * np.log(0.01)
+    # (backtracking shrinks less: the hundredth is a step, not a point to return to)
+    xn[shrunk] = x[shrunk] + alpha * 0.5 * np.log(0.01)
     moved = newly + shrunk
     return xn, moved, (None if moved else model)
+
+
+def _move(x, xn):
+    """The largest move of a coordinate (held ones, at ``-inf``, excluded)."""
+    d = np.abs(xn - x)
+    return float(np.max(d[np.isfinite(d)], initial=0.0))
 
 
 def _trust_region_step(B, g, size, radius):
@@ -185,11 +197,18 @@ def ai_newton(f, curvature, x0, lower, gtol, holdable=None, reference=None, max_
     C = np.zeros((x.size, x.size))     # secant correction of the AI matrix
     C_scaled = np.zeros(x.size, dtype=bool)     # the step coordinates C refers to
     secant = None
+    bracketed = np.zeros(x.size, dtype=bool)
+
+    last_ai = [None, None]
 
     def counted(point):
+        # a failed step returns to the same point: its information is known already
         nonlocal n_ai
-        n_ai += 1
-        return curvature(point)
+        key = np.asarray(point, dtype=float).tobytes()
+        if last_ai[0] != key:
+            n_ai += 1
+            last_ai[:] = key, curvature(point)
+        return last_ai[1]
 
     def restart(point):
         nonlocal x, held, F, g, B, C, secant, alpha
@@ -197,11 +216,13 @@ def ai_newton(f, curvature, x0, lower, gtol, holdable=None, reference=None, max_
         F, g = f.fg(x)
         B, C, secant, alpha = None, np.zeros_like(C), None, 1.0
 
+    negligible = False
     for _ in range(max_iter):
         free = ~held
         # a hundredth of the first-order methods' tolerance: near the optimum a step
         # costs one evaluation and gains the last digits of the estimates
-        if not free.any() or np.max(np.abs(g[free])) < 1e-2 * gtol:
+        if negligible or not free.any() or np.max(np.abs(g[free])) < 1e-2 * gtol:
+            negligible = False
             released = _probe_held(f, counted, x, floor, held, bounded)
             if released is None or probes >= _MAX_PROBES:
                 return x, n_ai, True
@@ -218,16 +239,25 @@ def ai_newton(f, curvature, x0, lower, gtol, holdable=None, reference=None, max_
         # variances heading down are stepped on the variance scale (where zero is a
         # step away), the others on the log scale (a variance of few groups grows
         # slowly on its own scale, its likelihood being far from quadratic there)
-        scaled = bounded & ((g > 0) | (x <= floor))
+        scaled = bounded & ((g > 0) | (x <= floor) | bracketed)
         C = _rescaled(C, x, C_scaled, scaled)
         C_scaled = scaled
         xn, moved, model = _step(x, g, B, C, alpha, scaled, held, x <= floor, radius)
-        if xn is None and C.any():
-            # the correction learned elsewhere does not fit this curvature: drop it
-            C = np.zeros_like(C)
-            xn, moved, model = _step(x, g, B, C, alpha, scaled, held, x <= floor, radius)
+        if C.any():
+            plain = _step(x, g, B, np.zeros_like(C), alpha, scaled, held, x <= floor, radius)
+            if xn is None or (plain[0] is not None
+                              and _move(x, xn) > 1.5 * _move(x, plain[0]) + 0.05):
+                # the correction learned elsewhere does not fit this curvature (it
+                # would send the step far beyond the plain information's): drop it
+                C = np.zeros_like(C)
+                xn, moved, model = plain
         if xn is None:
             break
+        if (model is not None and alpha == 1.0
+                and np.all(np.abs(np.where(held, 0.0, xn - x)) < _NEGLIGIBLE_STEP)):
+            # the Newton step would move no estimate in the digits that are reported
+            negligible = True
+            continue
         newly = bounded & ~held & (xn <= lower)
         xn = np.maximum(np.where(newly, lower, xn), lower)
         Fn, gn = f.fg(xn)
@@ -235,11 +265,16 @@ def ai_newton(f, curvature, x0, lower, gtol, holdable=None, reference=None, max_
             gain = F - Fn
             if newly.any():
                 C = np.zeros_like(C)
-            elif not moved and gain > 1e-9 * max(1.0, abs(F)):
+            elif not moved and gain > 1e-12 * max(1.0, abs(F)):
                 # (a step whose gain is near rounding carries gradient noise, not curvature)
                 (u0, J0), (u1, J1) = _u_scale(x, scaled), _u_scale(xn, scaled)
                 secant = (np.where(held, 0.0, u1 - u0),
                           np.where(held, 0.0, gn * J1 - g * J0))
+            # a variance whose gradient changed sign over a Newton step has its optimum
+            # bracketed: it keeps the variance scale (alternating scales with the sign,
+            # the steps would overshoot on both sides in turn)
+            if not moved:
+                bracketed |= bounded & (np.sign(gn) * np.sign(g) < 0)
             x, F, g = xn, Fn, gn
             held = held | newly
             # where the quadratic model predicted the gain well, the next step uses the
