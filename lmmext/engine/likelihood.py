@@ -323,6 +323,7 @@ class ProfiledLikelihood(EliminationScore):
                 and (log_w is None or np.array_equal(cached[1], log_w))):
             return cached[2], log_w, cached[3]
         cells = self._cells
+        total = None
         if cells is not None:
             w2 = np.exp(2.0 * log_w[cells.row])
             if self.levels:
@@ -335,11 +336,17 @@ class ProfiledLikelihood(EliminationScore):
             WA, At, logdet_C = self.whitened(theta_cor, log_w)
             if not self.levels:
                 S = At.T @ At
+            elif len(self.levels) == 1 and self.sparse is None:
+                # one level: its elimination needs each group's Z rows only, the rest
+                # their sum (a tenth of the work of every group's whole cross-products)
+                S = batched_crossprod(At, self._plan, self.levels[0].n_groups,
+                                      rows=self.z_offsets[1])
+                total = At.T @ At
             else:
                 S = batched_crossprod(At, self._plan, self.levels[-1].n_groups)
         # the weighted rows are kept too: the score of the residual parameters uses them
-        self._cross_cache = (key, log_w, S, logdet_C, WA)
-        return S, log_w, logdet_C
+        self._cross_cache = (key, log_w, (S, total), logdet_C, WA)
+        return (S, total), log_w, logdet_C
 
     @property
     def _cells(self):
@@ -385,7 +392,7 @@ class ProfiledLikelihood(EliminationScore):
         (:class:`Partial`).  Sums over disjoint sets of outermost groups add up, which is
         what a distributed evaluation reduces (:mod:`lmmext.cluster`)."""
         re_theta, theta_cor, theta_var = self.split(theta)
-        S, log_w, logdet_C = self._crossproducts(theta_cor, theta_var)
+        (S, total), log_w, logdet_C = self._crossproducts(theta_cor, theta_var)
         store, elims = [], [None] * len(self.levels)
         logdet_M = 0.0
         if self.sparse is not None:
@@ -397,7 +404,7 @@ class ProfiledLikelihood(EliminationScore):
             factors = [lev.factor(t) for lev, t in zip(self.levels, re_theta)]
         if self.levels and self.sparse is None:
             S, logdet_M, store, elims = self.eliminate(S, factors, keep or gradient,
-                                                       gradient)
+                                                       gradient, total)
         sum_log_w = float(log_w.sum()) if log_w is not None else 0.0
         return Partial(S, logdet_M, logdet_C, sum_log_w, log_w, re_theta, factors, store,
                        elims)
@@ -419,11 +426,13 @@ class ProfiledLikelihood(EliminationScore):
         return self._elimination_score(elim, theta_cor, theta_var, part.log_w, R_X, beta_s,
                                        sigma2)
 
-    def eliminate(self, S, factors, keep=False, gradient=False):
+    def eliminate(self, S, factors, keep=False, gradient=False, total=None):
         """Eliminate the random effects of every level from the innermost groups'
         cross-products ``S`` (``(G, m, m)`` over ``[Z_1 .. Z_Q | rest]``), innermost
         level first: per group a Cholesky factor of ``M_g = I + L' S_zz L`` and the
-        Schur complement of the rest, summed into the parent groups.
+        Schur complement of the rest, summed into the parent groups.  With one level,
+        ``S`` may hold each group's ``Z`` rows only (``(G, q, m)``) and ``total`` their
+        sum over the groups (``(m, m)``).
 
         Returns ``(S_rest, log|M|, store, elims)``: the rest's reduced cross-products
         (summed over the outermost groups), the log-determinant, per level ``(S, chol)``
@@ -432,7 +441,7 @@ class ProfiledLikelihood(EliminationScore):
         logdet_M = 0.0
         for k in range(len(self.levels) - 1, -1, -1):
             lo, hi = self.z_offsets[k], self.z_offsets[k + 1]
-            rest = np.r_[0:lo, hi:S.shape[1]]
+            rest = np.r_[0:lo, hi:S.shape[2]]
             chol, cinv, K = _eliminate_level(S[:, lo:hi, lo:hi], S[:, lo:hi][:, :, rest],
                                              factors[k])
             if gradient:
@@ -445,7 +454,7 @@ class ProfiledLikelihood(EliminationScore):
                 S = sum_runs(S, self._parent_plans[k], self.levels[k - 1].n_groups)
             else:
                 # the outermost level (lo = 0): only the sum over its groups is needed
-                S = _summed_schur(_group_sum(S)[hi:, hi:], K)
+                S = _summed_schur((_group_sum(S) if total is None else total)[hi:, hi:], K)
         store.reverse()
         return S, logdet_M, store, elims
 
@@ -461,10 +470,8 @@ class ProfiledLikelihood(EliminationScore):
         G = self.levels[-1].n_groups
         if len(self.levels) > 1:
             return self.eliminate(batched_crossprod(At, self._plan, G), factors)[0]
-        q = self.z_offsets[1]
-        SZ = batched_crossprod(At, self._plan, G, rows=q)          # (G, q, m)
-        K = _eliminate_level(SZ[:, :, :q], SZ[:, :, q:], factors[0])[2]
-        return _summed_schur(At[:, q:].T @ At[:, q:], K)
+        SZ = batched_crossprod(At, self._plan, G, rows=self.z_offsets[1])
+        return self.eliminate(SZ, factors, total=At.T @ At)[0]
 
     def loglik(self, theta):
         return self.evaluate(theta)
@@ -566,7 +573,7 @@ class ProfiledLikelihood(EliminationScore):
         for k, lev in enumerate(self.levels):
             S, chol = ev.level_store[k]
             lo, hi = self.z_offsets[k], self.z_offsets[k + 1]
-            m = S.shape[1]
+            m = S.shape[2]
             xcols = np.arange(m - p - 1, m - 1)
             rhs = S[:, lo:hi, m - 1] - S[:, lo:hi][:, :, xcols] @ beta_s
             for j in range(k):
