@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from statsmodels.base.model import LikelihoodModelResults
 
 from ..engine.fitting import FitState, initial_theta, optimize_engine, warn_fit
 from ..results.gls import GLSResults
-from ..results.lme import LMEResults
+from ..results.lme import LMEResults, init_mixedlm_results
 from .engine import DistributedLikelihood, RowsOnWorkersError
 from .prepare import prepare
 from .quantiles import exact_quantiles
@@ -115,11 +114,8 @@ class DistributedResults:
     estimates (mixed into :class:`LMEResults` and :class:`GLSResults`)."""
 
     def _init_statsmodels(self, model, params, normalized_cov):
-        LikelihoodModelResults.__init__(self, model, params,
-                                        normalized_cov_params=normalized_cov)
-        # statsmodels: nobs - rank(exog); the design's full rank was checked
-        self.nobs = model.nobs
-        self.df_resid = model.nobs - model.k_fe
+        # the design's full rank was checked on the whole data
+        init_mixedlm_results(self, model, params, normalized_cov, model.k_fe)
 
     def _collection(self, method, columns, *args, index_name=None):
         """The dask DataFrame of every partition's ``method(theta, criterion, *args)``

@@ -38,7 +38,7 @@ from .elimination_score import EliminationScore
 from .gradient import UnitAlgebra, dense_is_worthwhile
 from .levels import design_transform
 from .sparse_group import SparseGroup
-from .linalg import (LOG2PI, batched_crossprod, fixed_effects_transform, size_plan,
+from .linalg import (LOG2PI, batched_crossprod, design_transforms, size_plan,
                      sum_runs, tri_inverse)
 
 __all__ = ["ProfiledLikelihood", "Evaluation", "Partial", "Criterion",
@@ -216,18 +216,19 @@ class ProfiledLikelihood(EliminationScore):
         # the engine's fixed-effects design X T has orthogonal columns of unit RMS: well
         # conditioned normal equations whatever the covariates' origins and units
         self.X = X
-        self.xT = fixed_effects_transform(X) if shared.xT is None else shared.xT
+        # the engine's response is y less its least-squares fit on X (b0): the criterion
+        # is the same (beta moves by b0), and q = y'V^-1y - c'c no longer cancels the
+        # digits of a large mean of y (y + 446 lost five of them)
+        if shared.xT is None or shared.b0 is None:
+            xT, b0 = design_transforms(X, self.y)
+        self.xT = xT if shared.xT is None else shared.xT
+        self.b0 = b0 if shared.b0 is None else shared.b0
         self.logdet_T = float(np.log(np.abs(np.diag(self.xT))).sum())
         # one group of crossed effects with a sparse design: its own elimination
         sparse = len(self.levels) == 1 and sp.issparse(self.levels[0].Z)
         Zs = [] if sparse else [lev.Z for lev in self.levels]
         # row-major: every pass over the data (whitening, cross-products per group,
         # scores) works on whole rows
-        # the engine's response is y less its least-squares fit on X: the criterion is
-        # the same (beta moves by b0), and q = y'V^-1y - c'c no longer cancels the digits
-        # of a large mean of y (y + 446 lost five of them)
-        self.b0 = (shared.b0 if shared.b0 is not None else
-                   np.linalg.lstsq(X, self.y, rcond=None)[0] if X.shape[1] else np.zeros(0))
         self.A = np.ascontiguousarray(np.column_stack(Zs + [X @ self.xT,
                                                             self.y - X @ self.b0]))
         offs = np.cumsum([0] + [0 if sparse else lev.q for lev in self.levels])

@@ -21,10 +21,9 @@ def column_variation(X, levels):
     containment rule needs from the data (sums and extremes: a partitioned design's
     combine)."""
     within = np.zeros((X.shape[1], len(levels)), dtype=bool)
-    for j in range(X.shape[1]):
-        for k, lev in enumerate(levels):
-            within[j, k] = np.any(np.minimum.reduceat(X[:, j], lev.first_row)
-                                  != np.maximum.reduceat(X[:, j], lev.first_row))
+    for k, lev in enumerate(levels):
+        # a column varies within a group when a row differs from the group's first
+        within[:, k] = np.any(X != X[lev.first_row[lev.codes]], axis=0)
     return within, X.min(axis=0), X.max(axis=0)
 
 

@@ -5,14 +5,24 @@ import numbers
 
 import numpy as np
 import pandas as pd
+from statsmodels.base.model import LikelihoodModelResults
 from statsmodels.regression.mixed_linear_model import MixedLMResults
 
+from ..engine.linalg import design_rank
 from ..structures.form import group_labels
 from .core import ResultsCore
 from .re_print import groups_text, random_effects_lines
 from .varcov import lme_var_cov
 
 __all__ = ["LMEResults"]
+
+
+def init_mixedlm_results(res, model, params, normalized_cov, rank):
+    """statsmodels' ``MixedLMResults.__init__`` given the design's ``rank`` (statsmodels
+    takes a singular-value decomposition of the whole design for it)."""
+    LikelihoodModelResults.__init__(res, model, params, normalized_cov_params=normalized_cov)
+    res.nobs = model.nobs
+    res.df_resid = res.nobs - rank
 
 
 class LMEResults(ResultsCore, MixedLMResults):
@@ -98,7 +108,8 @@ class LMEResults(ResultsCore, MixedLMResults):
         self.use_sqrt = True
 
     def _init_statsmodels(self, model, params, normalized_cov):
-        MixedLMResults.__init__(self, model, params, normalized_cov)
+        init_mixedlm_results(self, model, params, normalized_cov,
+                             design_rank(np.asarray(model.exog)))
 
     @property
     def bse_fe(self):

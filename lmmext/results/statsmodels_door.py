@@ -25,10 +25,12 @@ from statsmodels.regression.mixed_linear_model import MixedLMParams, MixedLMResu
 from statsmodels.stats.contrast import ContrastResults, WaldTestResults
 
 from ..engine.levels import Level
+from ..engine.linalg import design_rank
 from ..engine.likelihood import ProfiledLikelihood
 from ..inference.profile import profile_parameter
 from ..inference.statsmodels_layout import StatsmodelsLayout
 from .fixed_effects import check_ddf
+from .lme import init_mixedlm_results
 from .varcov import door_var_cov
 
 __all__ = ["StructuredMixedLMResults", "StructuredGLSResults"]
@@ -156,7 +158,8 @@ class StructuredMixedLMResults(_DoorResults, MixedLMResults):
         self.k_struct = layout.k_struct
 
     def _init_statsmodels(self, model, params, normalized_cov):
-        MixedLMResults.__init__(self, model, params, normalized_cov)
+        init_mixedlm_results(self, model, params, normalized_cov,
+                             design_rank(np.asarray(model.exog)))
 
     # -- what statsmodels computes without the structures ------------------------------
     @cached_property
