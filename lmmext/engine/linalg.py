@@ -10,9 +10,8 @@ from scipy.linalg import cho_solve, qr, solve_triangular
 LOG2PI = np.log(2.0 * np.pi)
 
 __all__ = ["LOG2PI", "tri_inverse", "batched_crossprod", "sum_runs", "size_plan",
-           "aliased_columns", "fixed_effects_transform", "design_transforms",
-           "design_rank",
-           "gram_transforms"]
+           "aliased_columns", "design_rank", "fixed_effects_transform",
+           "design_transforms", "gram_transforms"]
 
 
 def tri_inverse(L):
@@ -65,7 +64,7 @@ def size_plan(codes, n_units):
 
 
 def _conditioned_gram(X):
-    """``(X'X, column norms, L)`` with ``L`` the lower Cholesky factor of the
+    """``(column norms, L)`` with ``L`` the lower Cholesky factor of the
     column-scaled ``X'X``, when ``X``'s columns are clearly independent (the scaled
     design's condition number below 1e4, so that the normal equations lose at most eight
     digits); else ``None``.  One product over the rows instead of a QR factorization of
@@ -83,7 +82,19 @@ def _conditioned_gram(X):
     dL = np.diag(L)
     if dL.min() <= 1e-4 * dL.max():
         return None
-    return XtX, d, L
+    return d, L
+
+
+def _gram_transform(L, d, n):
+    """:func:`fixed_effects_transform` from the lower Cholesky factor ``L`` of the
+    column-scaled ``X'X`` (column norms ``d``, ``n`` rows): ``(X / scale)' (X / scale) /
+    n = L L'`` with ``scale`` the columns' root mean squares."""
+    p = len(d)
+    scale = d / np.sqrt(n)
+    dL = np.abs(np.diag(L))
+    if dL.min() <= 1e-10 * dL.max():
+        return np.diag(1.0 / scale)
+    return solve_triangular(L.T, np.eye(p), lower=False) / scale[:, None]
 
 
 def design_rank(X):
@@ -138,15 +149,14 @@ def design_transforms(X, y):
     gram = _conditioned_gram(X)
     if gram is None:
         return fixed_effects_transform(X), np.linalg.lstsq(X, y, rcond=None)[0]
-    _, d, L = gram
+    d, L = gram
 
     def solve(v):
         return cho_solve((L, True), v / d) / d
 
     b0 = solve(X.T @ y)
     b0 = b0 + solve(X.T @ (y - X @ b0))
-    scale = d / np.sqrt(n)                       # the columns' root mean squares
-    return solve_triangular(L.T, np.eye(p), lower=False) / scale[:, None], b0
+    return _gram_transform(L, d, n), b0
 
 
 def gram_transforms(XtX, Xty, n, names):
@@ -167,9 +177,4 @@ def gram_transforms(XtX, Xty, n, names):
         return [names[i] for i in sorted(piv[rank:] - 1)], None, None
     L = np.linalg.cholesky(unit)
     b0 = cho_solve((L, True), Xty / d) / d
-    scale = d / np.sqrt(n)                       # the columns' root mean squares
-    R = L.T                                      # (X / scale)' (X / scale) / n = R'R
-    dR = np.abs(np.diag(R))
-    if dR.min() <= 1e-10 * dR.max():
-        return [], np.diag(1.0 / scale), b0
-    return [], solve_triangular(R, np.eye(p), lower=False) / scale[:, None], b0
+    return [], _gram_transform(L, d, n), b0
