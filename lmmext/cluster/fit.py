@@ -3,10 +3,10 @@ criterion by map-reduces, and return the usual results, whose outputs as long as
 data (fitted values, residuals, random effects) are dask collections."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ..engine.fitting import FitState, initial_theta, optimize_engine, warn_fit
+from ..inference.emmeans import DataSummary
 from ..results.gls import GLSResults
 from ..results.lme import LMEResults, init_mixedlm_results
 from .engine import DistributedLikelihood, RowsOnWorkersError
@@ -59,16 +59,10 @@ class DaskSummary:
         return float(self.rows[name].astype(float).mean().compute())
 
     def counts(self, names, categories):
+        # one row per combination present, weighted by its count
         sizes = self.rows.groupby(list(names), observed=True).size().compute()
-        shape = [len(c) for c in categories]
-        out = np.zeros(int(np.prod(shape)), dtype=np.int64)
-        lookups = [{v: i for i, v in enumerate(c)} for c in categories]
-        for key, n in sizes.items():
-            key = key if isinstance(key, tuple) else (key,)
-            pos = [lk.get(v, -1) for lk, v in zip(lookups, key)]
-            if min(pos) >= 0:
-                out[np.ravel_multi_index(pos, shape, order="F")] += int(n)
-        return out
+        cells = sizes.rename("__rows__").reset_index()
+        return DataSummary(cells).counts(names, categories, weights="__rows__")
 
 
 class DistributedFrame:

@@ -11,8 +11,8 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from .likelihood import ProfiledLikelihood
 from .optimize import maximize
 
-__all__ = ["FitState", "fit_frame", "initial_theta", "lower_bounds", "optimize_engine", "start_vector",
-           "warn_fit"]
+__all__ = ["FitState", "fit_frame", "initial_theta", "lower_bounds", "optimize_engine",
+           "start_vector", "warn_fit"]
 
 # log relative SD below which a random-effects SD is reported as on the boundary
 _BOUNDARY_LOG_SD = np.log(1e-4)

@@ -29,10 +29,13 @@ units it keeps finite-difference gradients instead (see
 """
 from __future__ import annotations
 
-import numpy as np
-from scipy.linalg import cho_solve, solve_triangular
+from types import SimpleNamespace
 
-from .linalg import LOG2PI, size_plan, tri_inverse
+import numpy as np
+from scipy.linalg import cho_solve
+
+from .criterion import profiled_criterion
+from .linalg import size_plan, tri_inverse
 
 __all__ = ["UnitAlgebra", "dense_is_worthwhile"]
 
@@ -159,23 +162,13 @@ class UnitAlgebra:
     def value_and_gradient(self, theta):
         """``(loglik, gradient)`` at the unconstrained parameters ``theta``."""
         eng = self.engine
-        p = eng.p
         S, logdet_V, units = self._factor_units(theta)
-        try:
-            RH = np.linalg.cholesky(S[:p, :p])
-        except np.linalg.LinAlgError:
-            raise FloatingPointError("X' V^-1 X is not positive definite") from None
-        c = solve_triangular(RH, S[:p, p], lower=True)
-        q = float(S[p, p] - c @ c)
-        if not q > 0:
-            raise FloatingPointError("the penalized residual sum of squares is not positive")
-        beta_s = solve_triangular(RH.T, c, lower=False)
-        sigma2 = q / eng.Nr
-        logdet_X = 2.0 * np.log(np.diag(RH)).sum() - 2.0 * eng.logdet_T
-        ll = (-0.5 * eng.Nr * (LOG2PI + 1.0 + np.log(sigma2)) - 0.5 * logdet_V
-              - (0.5 * logdet_X if eng.reml else 0.0))
-        return float(ll), self._score(theta, units, beta_s, sigma2,
-                                      cho_solve((RH, True), np.eye(p)))
+        # log|V~| whole: the weights and correlation are inside the units' factors
+        crit = profiled_criterion(SimpleNamespace(S=S, logdet_M=0.0, logdet_C=logdet_V,
+                                                  sum_log_w=0.0),
+                                  eng.p, eng.Nr, eng.reml, eng.logdet_T)
+        return crit.loglik, self._score(theta, units, crit.beta_s, crit.sigma2,
+                                        cho_solve((crit.R, True), np.eye(eng.p)))
 
     def score(self, theta, beta_s, sigma2, Hinv):
         """These units' share of the score at ``theta``, given the whole data's fixed

@@ -34,12 +34,12 @@ import scipy.sparse as sp
 from scipy.linalg import cho_solve, solve_triangular
 
 from .average_information import average_information, supports_average_information
+from .criterion import Criterion, profiled_criterion
 from .elimination_score import EliminationScore
 from .gradient import UnitAlgebra, dense_is_worthwhile
 from .levels import design_transform
 from .sparse_group import SparseGroup
-from .linalg import (LOG2PI, batched_crossprod, design_transforms, size_plan,
-                     sum_runs, tri_inverse)
+from .linalg import batched_crossprod, design_transforms, size_plan, sum_runs, tri_inverse
 
 __all__ = ["ProfiledLikelihood", "Evaluation", "Partial", "Criterion",
            "SharedTransforms", "profiled_criterion"]
@@ -80,18 +80,6 @@ class Partial:
     elims: list
 
 
-@dataclass
-class Criterion:
-    """The profiled criterion from the reduced cross-products of the whole data."""
-
-    loglik: float
-    R: np.ndarray
-    beta_s: np.ndarray
-    q: float
-    sigma2: float
-    logdet_X: float
-
-
 def _eliminate_level(Szz, Szr, L):
     """One level's elimination per group: the lower Cholesky factor of
     ``M = I + L' Szz L``, its inverse, and ``K = chol^-1 L' Szr`` (the rest's reduction
@@ -116,32 +104,6 @@ def _summed_schur(S_total, K):
     (one matrix product over every group's rows)."""
     Kf = K.reshape(-1, K.shape[-1])
     return S_total - Kf.T @ Kf
-
-
-def profiled_criterion(part, p, Nr, reml, logdet_T, beta_s=None):
-    """The profiled (RE)ML criterion from the summed shares of all rows (``part``: a
-    :class:`Partial`, or anything with its ``S``, ``logdet_M``, ``logdet_C`` and
-    ``sum_log_w``): ``beta``, ``sigma^2 = q / Nr`` and the log-likelihood of the module
-    docstring.  With ``beta_s`` (engine scale) the fixed effects are held there."""
-    S = part.S
-    Sxx, Sxy, Syy = S[:p, :p], S[:p, p], S[p, p]
-    try:
-        R = np.linalg.cholesky(Sxx)
-    except np.linalg.LinAlgError:
-        raise FloatingPointError("X' V^-1 X is not positive definite") from None
-    c = solve_triangular(R, Sxy, lower=True)
-    q = float(Syy - c @ c)
-    if not q > 0:
-        raise FloatingPointError("the penalized residual sum of squares is not positive")
-    logdet_X = 2.0 * np.log(np.diag(R)).sum() - 2.0 * logdet_T
-    beta_hat = solve_triangular(R.T, c, lower=False)
-    if beta_s is not None:
-        d = R.T @ (beta_s - beta_hat)
-        q += float(d @ d)
-    sigma2 = q / Nr
-    ll = (-0.5 * Nr * (LOG2PI + 1.0 + np.log(sigma2)) + part.sum_log_w
-          - 0.5 * part.logdet_C - 0.5 * part.logdet_M - (0.5 * logdet_X if reml else 0.0))
-    return Criterion(ll, R, beta_hat, q, sigma2, logdet_X)
 
 
 class _Cells:
@@ -335,16 +297,7 @@ class ProfiledLikelihood(EliminationScore):
             WA, logdet_C = None, 0.0
         else:
             WA, At, logdet_C = self.whitened(theta_cor, log_w)
-            if not self.levels:
-                S = At.T @ At
-            elif len(self.levels) == 1 and self.sparse is None:
-                # one level: its elimination needs each group's Z rows only, the rest
-                # their sum (a tenth of the work of every group's whole cross-products)
-                S = batched_crossprod(At, self._plan, self.levels[0].n_groups,
-                                      rows=self.z_offsets[1])
-                total = At.T @ At
-            else:
-                S = batched_crossprod(At, self._plan, self.levels[-1].n_groups)
+            S, total = self._group_crossproducts(At)
         # the weighted rows are kept too: the score of the residual parameters uses them
         self._cross_cache = (key, log_w, (S, total), logdet_C, WA)
         return (S, total), log_w, logdet_C
@@ -459,20 +412,25 @@ class ProfiledLikelihood(EliminationScore):
         store.reverse()
         return S, logdet_M, store, elims
 
+    def _group_crossproducts(self, At):
+        """The innermost groups' cross-products of whitened rows ``At`` whose first
+        columns are the random-effects design's (``Z``), as :meth:`eliminate` takes them:
+        ``(S, total)``.  With one level only each group's ``Z`` rows (``(G, q, m)``) and
+        their sum over the groups by one product (the elimination needs no more: a tenth
+        of the work of every group's whole cross-products); a gls gives one matrix."""
+        if not self.levels:
+            return At.T @ At, None
+        G = self.levels[-1].n_groups
+        if len(self.levels) == 1 and self.sparse is None:
+            return batched_crossprod(At, self._plan, G, rows=self.z_offsets[1]), At.T @ At
+        return batched_crossprod(At, self._plan, G), None
+
     def reduced_crossproducts(self, At, factors):
         """``[rest]' V~^-1 [rest]`` summed over the outermost groups, for whitened rows
-        ``At`` whose first columns are the random-effects design's (``Z``), with the
-        random effects eliminated by the ``factors`` (the average information's
-        widened cross-products).  With one level only the ``Z`` rows of each group's
-        cross-products are formed; the rest's sum is one product of the whole
-        matrix."""
-        if not self.levels:
-            return At.T @ At
-        G = self.levels[-1].n_groups
-        if len(self.levels) > 1:
-            return self.eliminate(batched_crossprod(At, self._plan, G), factors)[0]
-        SZ = batched_crossprod(At, self._plan, G, rows=self.z_offsets[1])
-        return self.eliminate(SZ, factors, total=At.T @ At)[0]
+        ``At`` whose first columns are ``Z``, with the random effects eliminated by the
+        ``factors`` (the average information's widened cross-products)."""
+        S, total = self._group_crossproducts(At)
+        return self.eliminate(S, factors, total=total)[0] if self.levels else S
 
     def loglik(self, theta):
         return self.evaluate(theta)

@@ -41,15 +41,17 @@ class DataSummary:
         return float(np.nanmean(pd.to_numeric(self.data[name], errors="coerce")
                                 .to_numpy(dtype=float)))
 
-    def counts(self, names, categories):
+    def counts(self, names, categories, weights=None):
         """Rows per combination of the factors' levels (``categories`` of each), flat in
-        Fortran order (first factor fastest); rows of other levels are not counted."""
+        Fortran order (first factor fastest); rows of other levels are not counted.
+        With ``weights`` (a column) each row counts that many times."""
         codes = [np.array([{v: i for i, v in enumerate(cats)}.get(v, -1)
                            for v in self.data[name]]) for name, cats in zip(names, categories)]
         ok = np.all(np.column_stack(codes) >= 0, axis=1)
         shape = [len(c) for c in categories]
         flat = np.ravel_multi_index([c[ok] for c in codes], shape, order="F")
-        return np.bincount(flat, minlength=int(np.prod(shape)))
+        w = None if weights is None else self.data[weights].to_numpy(dtype=float)[ok]
+        return np.bincount(flat, weights=w, minlength=int(np.prod(shape))).astype(np.int64)
 
 
 class ReferenceGrid:
