@@ -24,10 +24,11 @@ from .engine.sparse_group import SPARSE_MIN_Q
 from .structures.random_effects import PdBlocked, PdIdent, PdRepeated, pd_class_named
 from .formula import RandomLevel
 from .rformula import r_formula, structure_namespace
+from .design_matrices import build_matrix, design_info, design_matrices
 from .engine.linalg import aliased_columns
 from .inference.containment import containment_df
 from .inference.emmeans import DataSummary
-from .structures.form import group_labels, level_sort_key
+from .structures.form import group_codes, group_labels, level_sort_key
 
 __all__ = ["ModelFrame", "build_frame", "is_dask_dataframe", "model_columns", "frame_from_arrays", "frame_columns", "random_design",
            "NotIdentifiedWarning"]
@@ -172,8 +173,7 @@ def _check_names(names, data, what):
 def _design(formula_rhs, data, env, what):
     formula_rhs, _ = r_formula(formula_rhs, data.columns, what=what)   # R's spellings
     try:
-        return patsy.dmatrix(formula_rhs, data, eval_env=env, NA_action="raise",
-                             return_type="dataframe")
+        return design_info(formula_rhs, data, env)
     except patsy.PatsyError as exc:
         raise _patsy_error(exc, what) from None
 
@@ -232,16 +232,12 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
     formula, namespace = r_formula(formula, data.columns, contrasts)
     env = env.with_outer_namespace({**structure_namespace(), **namespace})
     try:
-        y_df, X_df = patsy.dmatrices(formula, sframe, eval_env=env, NA_action="raise",
-                                     return_type="dataframe")
+        y, y_name, X, names, design_info = design_matrices(formula, sframe, env)
     except patsy.PatsyError as exc:
         raise _patsy_error(exc, "formula") from None
-    if y_df.shape[1] != 1:
+    if y is None:
         raise ValueError(f"the response of {formula!r} must be numeric; it expands to "
-                         f"{y_df.shape[1]} columns (a string or categorical outcome?)")
-    y = y_df.iloc[:, 0].to_numpy(dtype=float)
-    X = X_df.to_numpy(dtype=float)
-    names = list(X_df.columns)
+                         "several columns (a string or categorical outcome?)")
     if X.shape[1] == 0:
         raise ValueError("the fixed-effects formula has no columns")
     if not partition:
@@ -259,8 +255,8 @@ def build_frame(formula, data, random=(), weights=None, correlation=None,
                            and not partition, single_ok=partition)
               for k, spec in enumerate(random)]
 
-    mf = ModelFrame(formula, sframe, order, index, n_dropped, y, str(y_df.columns[0]),
-                    X, names, X_df.design_info, levels, random, eval_env=env, kind=kind,
+    mf = ModelFrame(formula, sframe, order, index, n_dropped, y, y_name,
+                    X, names, design_info, levels, random, eval_env=env, kind=kind,
                     source=data, source_rows=source_rows)
     _attach_structures(mf, weights, correlation, cor_block_names, env)
     return mf
@@ -332,8 +328,7 @@ def _build_level(k, spec, random, sframe, env, sparse_ok=False, single_ok=False)
     class (see :func:`random_design`)."""
     outer = [g for lv in random[:k + 1] for g in lv.grouping]
     if outer:
-        labels = group_labels(sframe, outer, "random=")
-        codes, uniques = pd.factorize(labels, sort=False)
+        codes, uniques = group_codes(sframe, outer, "random=")
     else:                                    # crossed effects without a common factor
         codes, uniques = np.zeros(len(sframe), dtype=np.int64), np.array(["(all)"])
     single_ok = single_ok or spec.terms is not None or spec.pd_class == "pdBlocked"
@@ -364,7 +359,7 @@ def _level_blocks(spec, sframe, env):
     if spec.terms is not None:
         blocks = []
         for t in spec.terms:
-            di = _design(t.rhs, sframe, env, what).design_info
+            di = _design(t.rhs, sframe, env, what)
             lv = None
             if t.within:                    # the term's levels in nlme's level order
                 labels = np.asarray(group_labels(sframe, list(t.within)))
@@ -372,7 +367,7 @@ def _level_blocks(spec, sframe, env):
             blocks.append(_Block("pdDiag" if t.diag else "pdSymm", di, t.text, t.within, lv))
         return blocks
     parts = spec.pd_spec.blocks if spec.pd_class == "pdBlocked" else [spec.pd_spec or spec]
-    return [_Block(b.pd_class, _design(b.formula, sframe, env, what).design_info,
+    return [_Block(b.pd_class, _design(b.formula, sframe, env, what),
                    f"~ {b.formula}") for b in parts]
 
 
@@ -390,10 +385,11 @@ def random_design(spec, data, sparse=False):
     matrix (crossed effects of one group)."""
     Zs, names, pds = [], [], []
     for b in spec.columns:
-        (Zb,) = patsy.build_design_matrices([b.design_info], data, NA_action="raise",
-                                            return_type="dataframe")
-        cols = list(Zb.columns)
-        Zb = Zb.to_numpy(dtype=float)
+        Zb = build_matrix(b.design_info, data)
+        if Zb is None:
+            (Zb,) = patsy.build_design_matrices([b.design_info], data, NA_action="raise")
+        cols = list(b.design_info.column_names)
+        Zb = np.asarray(Zb, dtype=float)
         if b.within_levels is None:
             pd_mat = pd_class_named(b.pd_class, Zb.shape[1])
         else:
@@ -461,8 +457,7 @@ def _attach_structures(mf, weights, correlation, cor_block_names, env):
         cs = copy.deepcopy(correlation)
         _translate_forms(cs, sframe)
         if cor_block_names:
-            blab = group_labels(sframe, cor_block_names, "correlation form")
-            bcodes, buniq = pd.factorize(blab, sort=False)
+            bcodes, buniq = group_codes(sframe, cor_block_names, "correlation form")
         else:
             bcodes, buniq = np.zeros(len(sframe), dtype=np.int64), np.array(["all"], dtype=object)
         cs.block_labels = np.asarray([str(b) for b in buniq], dtype=object)

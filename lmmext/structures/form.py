@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import patsy
 
-__all__ = ["StructForm", "parse_struct_form", "eval_covariate", "group_labels",
+__all__ = ["StructForm", "parse_struct_form", "eval_covariate", "group_labels", "group_codes",
            "level_sort_key", "split_terms", "strip_tilde"]
 
 
@@ -153,6 +153,31 @@ def group_labels(data, names, what="grouping"):
     for c in cols[1:]:
         out = out + "/" + c.astype(object)
     return out
+
+
+def group_codes(data, names, what="grouping"):
+    """``(codes, labels)``: the groups of the (interaction of the) columns ``names``
+    numbered in order of first appearance and their :func:`group_labels` -- what
+    ``pd.factorize(group_labels(data, names))`` gives, without a string per row (each
+    column is factorized by value, only the groups' labels are strings; values whose
+    strings coincide share a group, as their labels do)."""
+    codes, parts = None, []
+    for n in names:
+        if n not in data.columns:
+            raise KeyError(f"{what}: unknown column {n!r}")
+        c, uniques = pd.factorize(data[n], sort=False)
+        strings = pd.Series(uniques).astype(str).to_numpy(dtype=object)
+        merged, strings = pd.factorize(strings, sort=False)
+        c = merged[c]
+        codes = c if codes is None else pd.factorize(codes * len(strings) + c,
+                                                     sort=False)[0]
+        parts.append((c, np.asarray(strings, dtype=object)))
+    _, first = np.unique(codes, return_index=True)
+    labels = parts[0][1][parts[0][0][first]]
+    for c, strings in parts[1:]:
+        labels = labels + "/" + strings[c[first]]
+    merged, labels = pd.factorize(labels, sort=False)
+    return merged[codes].astype(np.int64), np.asarray(labels, dtype=object)
 
 
 def level_sort_key(col):
