@@ -68,6 +68,13 @@ _AI_CASES = {
                               weights=VarIdent(form="~ 1 | age")),
     "ml-car1": dict(random="~ 1 | Subject", correlation=CorCAR1(form="~ age | Subject"),
                     method="ML"),
+    # bidiagonal whitening (recurrences, no dense blocks) with weights, with a gls and
+    # with times jittered within subjects
+    "gls-ar1+varpower": dict(correlation=CorAR1(form="~ visit | Subject"),
+                             weights=VarPower(form="~ age")),
+    "slope+car1-jittered+varident": dict(random="~ age | Subject",
+                                         correlation=CorCAR1(form="~ tj | Subject"),
+                                         weights=VarIdent(form="~ 1 | Sex")),
 }
 
 
@@ -75,6 +82,7 @@ _AI_CASES = {
 def test_average_information_equals_a_dense_derivation(data, case):
     O = data("Orthodont")
     O["visit"] = O["age"].map({8: 1, 10: 2, 12: 4, 14: 5})
+    O["tj"] = O["age"] + np.random.default_rng(5).uniform(-0.9, 0.9, len(O))
     kw = dict(_AI_CASES[case])
     fn = lme if "random" in kw else gls
     fit = _fit(fn, "distance ~ age + Sex", data=O, **kw)

@@ -69,6 +69,68 @@ class _Correlation:
         return out
 
 
+class _BandedCorrelation:
+    """The same products for a whitening that is a bidiagonal map ``U`` (AR(1), CAR(1),
+    ARMA(1, 0) on monotone positions: ``C^-1 = U'U``, ``CorStruct.banded_factor``):
+    ``C^-1 x = U'(U x)``, ``C x = U^-1 U^-T x`` and ``dC x = -U^-1 dU C x - C dU'
+    U^-T x``, the solves with ``U`` and ``U'`` as first-order recurrences run over all
+    blocks at once, one position along the blocks per step -- no dense blocks, which
+    for irregular times are one per group."""
+
+    def __init__(self, cs, theta):
+        self.a, self.b, self.da, self.db, _ = cs.banded_factor(theta)
+        N = self.a.size
+        idx = np.arange(N)
+        # a row whose b is zero starts a chain (its predecessor does not enter)
+        start = self.b == 0.0
+        start[0] = True
+        depth = idx - np.maximum.accumulate(np.where(start, idx, 0))
+        end = np.r_[start[1:], True]                 # the next row starts a chain
+        height = np.minimum.accumulate(np.where(end, idx, N)[::-1])[::-1] - idx
+        self._forward = _by_step(depth)
+        self._backward = _by_step(height)
+
+    def _map(self, x, a, b, transpose=False):
+        # (U x)_j = a_j x_j + b_j x_(j-1);  (U' x)_j = a_j x_j + b_(j+1) x_(j+1)
+        out = a * x
+        if transpose:
+            out[:-1] += b[1:] * x[1:]
+        else:
+            out[1:] += b[1:] * x[:-1]
+        return out
+
+    def _solve(self, v, transpose=False):
+        a, b = self.a, self.b
+        x = np.empty_like(v)
+        steps = self._backward if transpose else self._forward
+        first = steps[0]
+        x[first] = v[first] / a[first]
+        for rows in steps[1:]:
+            near = rows + 1 if transpose else rows - 1
+            coef = b[near] if transpose else b[rows]
+            x[rows] = (v[rows] - coef * x[near]) / a[rows]
+        return x
+
+    def times(self, x, k=None):
+        """``C x`` (or ``dC_k x``)."""
+        Cx = self._solve(self._solve(x, transpose=True))
+        if k is None:
+            return Cx
+        da, db = self.da[k], self.db[k]
+        left = self._solve(self._map(Cx, da, db))
+        right = self._solve(self._map(self._solve(x, transpose=True), da, db, True), True)
+        return -left - self._solve(right)
+
+    def solve(self, x):
+        """``C^-1 x``."""
+        return self._map(self._map(x, self.a, self.b), self.a, self.b, transpose=True)
+
+
+def _by_step(steps):
+    """Row indices grouped by their step along the chains (0 first)."""
+    return [np.flatnonzero(steps == k) for k in range(int(steps.max()) + 1)]
+
+
 def _group_sums(values, level):
     """Sums of the rows of ``values`` over the groups of ``level`` (rows contiguous)."""
     return np.add.reduceat(values, level.first_row, axis=0)
@@ -84,7 +146,8 @@ def working_variates(engine, theta, ev, blups):
     w_row = np.exp(ev.log_w) if ev.log_w is not None else np.ones(N)
     cs, vf = engine.corstruct, engine.varfunc
     n_cor = cs.n_params if cs is not None else 0
-    cor = _Correlation(cs, th_cor, N, jacobian=n_cor > 0)
+    cor = (_BandedCorrelation(cs, th_cor) if cs is not None and cs.is_banded else
+           _Correlation(cs, th_cor, N, jacobian=n_cor > 0))
     z = cor.solve(w_row * r)                    # C^-1 W r
     Py = w_row * z
     cols = []

@@ -13,6 +13,7 @@ move the whitened rows only through neighbouring rows
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from scipy.linalg import cho_solve
 
 from .gradient import dense_is_worthwhile
@@ -80,18 +81,18 @@ class EliminationScore:
             B = cinv @ L.T                                  # chol^-1 L': G_g = B' B
             J = np.matmul(B.transpose(0, 2, 1), K)
         def forms(M):
-            # rho = E_g a and t = B_g z of every row a of M
+            # rho = E_g a and t = B_g z of every row a = (z, rest) of M: with D the rows'
+            # z spread over their group's columns (N x G q, sparse), rho = rest - D J and
+            # t = D B' (no copy of the group operators per row)
             if elim is None:
                 return M, None
+            G, q = B.shape[:2]
             codes = self.levels[0].codes
-            Jc, Bc = J[codes], B[codes]                 # per row: its group's operators
-            q = Bc.shape[1]
-            rho = M[:, q:] - M[:, :1] * Jc[:, 0]
-            t = Bc[:, :, 0] * M[:, :1]
-            for j in range(1, q):
-                rho -= M[:, j:j + 1] * Jc[:, j]
-                t += Bc[:, :, j] * M[:, j:j + 1]
-            return rho, t
+            D = sparse.csr_matrix(
+                (M[:, :q].ravel(), (codes[:, None] * q + np.arange(q)).ravel(),
+                 np.arange(0, q * len(codes) + 1, q)), shape=(len(codes), G * q))
+            rho = M[:, q:] - D @ J.reshape(G * q, -1)
+            return rho, D @ B.transpose(0, 2, 1).reshape(G * q, q)
 
         def rowdots(f1, f2, phi_rho2, lag=False):
             # f1_r' Gamma f2_r, or f1_r' Gamma f2_(r+1) with lag; phi_rho2 = rho(f2) Phi

@@ -39,7 +39,8 @@ from .elimination_score import EliminationScore
 from .gradient import UnitAlgebra, dense_is_worthwhile
 from .levels import design_transform
 from .sparse_group import SparseGroup
-from .linalg import batched_crossprod, design_transforms, size_plan, sum_runs, tri_inverse
+from .linalg import (batched_crossprod, design_transforms, group_indicator, row_crossprod,
+                     size_plan, sum_runs, tri_inverse)
 
 __all__ = ["ProfiledLikelihood", "Evaluation", "Partial", "Criterion",
            "SharedTransforms", "profiled_criterion"]
@@ -78,6 +79,11 @@ class Partial:
     factors: list
     store: list
     elims: list
+
+# up to this many random effects per group, their rows' cross-products are sums by
+# group (sparse products, measured faster for one); beyond, batched products of each
+# group's rows
+_FEW_Z_COLUMNS = 1
 
 
 def _eliminate_level(Szz, Szr, L):
@@ -422,7 +428,12 @@ class ProfiledLikelihood(EliminationScore):
             return At.T @ At, None
         G = self.levels[-1].n_groups
         if len(self.levels) == 1 and self.sparse is None:
-            return batched_crossprod(At, self._plan, G, rows=self.z_offsets[1]), At.T @ At
+            q = self.z_offsets[1]
+            if q <= _FEW_Z_COLUMNS:
+                if not hasattr(self, "_indicator"):
+                    self._indicator = group_indicator(self.levels[0].codes, G)
+                return row_crossprod(At, self._indicator, q), At.T @ At
+            return batched_crossprod(At, self._plan, G, rows=q), At.T @ At
         return batched_crossprod(At, self._plan, G), None
 
     def reduced_crossproducts(self, At, factors):

@@ -309,8 +309,7 @@ class CorStruct(ApVarScale):
         A2 = A.reshape(self._N, -1)
         logdet = 0.0
         if self._bi_rows.size:
-            out = np.empty_like(A2)
-            logdet += self._whiten_bidiagonal(nat, A2, out)
+            out, logdet = self._whiten_bidiagonal(nat, A2)
         else:
             out = A2.copy()
         for g in self._groups:
@@ -460,33 +459,39 @@ class CorStruct(ApVarScale):
         self._bi_steps = steps
         self._bi_step_of_row = np.zeros(self._N, dtype=np.int64)
         self._bi_step_of_row[self._bi_rows] = inverse.ravel() + 1
+        self._bi_memo = None
         return mono
 
     def _bidiagonal(self, phi, dphi=None):
         """The bidiagonal inverse factor as per-row coefficients: ``x~_j = a_j x_j + b_j
         x_{j-1}`` with ``a = (1 - r^2)^(-1/2)``, ``b = -r a``, ``r = phi^dt`` (``a = 1,
         b = 0`` for rows without a predecessor), computed on the distinct steps.  With
-        ``dphi`` (``d phi / d theta``) also ``da`` and ``db``."""
-        dt = self._bi_steps
-        r = np.power(phi, dt)
-        with np.errstate(divide="ignore"):
-            # 1 - phi^(2 dt) without cancellation near |phi| = 1
-            a = np.exp(-0.5 * np.log(-np.expm1(2.0 * dt * np.log(abs(phi)))))
-        coefs = [a, -r * a]
-        if dphi is not None:
-            # da = r a^3 dr, db = -a^3 dr, dr = dt phi^(dt - 1) dphi
-            dr = dt * np.power(phi, dt - 1.0) * dphi
-            a3 = a ** 3
-            coefs += [r * a3 * dr, -a3 * dr]
-        k = self._bi_step_of_row
-        return [np.r_[1.0 if i == 0 else 0.0, c][k] for i, c in enumerate(coefs)]
+        ``dphi`` (``d phi / d theta``) also ``da`` and ``db``.  The last ``phi``'s ``a``
+        and ``b`` are kept: the score follows the evaluation at the same parameters, and
+        irregular times have nearly as many distinct steps as rows."""
+        dt, k = self._bi_steps, self._bi_step_of_row
+        memo = getattr(self, "_bi_memo", None)
+        if memo is None or memo[0] != phi:
+            r = np.power(phi, dt)
+            with np.errstate(divide="ignore"):
+                # 1 - phi^(2 dt) without cancellation near |phi| = 1
+                a = np.exp(-0.5 * np.log(-np.expm1(2.0 * dt * np.log(abs(phi)))))
+            rows = [np.take(np.r_[1.0, a], k), np.take(np.r_[0.0, -r * a], k)]
+            memo = self._bi_memo = (phi, r, a, rows)
+        _, r, a, rows = memo
+        if dphi is None:
+            return list(rows)
+        # da = r a^3 dr, db = -a^3 dr, dr = dt phi^(dt - 1) dphi
+        dr = dt * np.power(phi, dt - 1.0) * dphi
+        a3 = a ** 3
+        return list(rows) + [np.take(np.r_[0.0, c], k) for c in (r * a3 * dr, -a3 * dr)]
 
-    def _whiten_bidiagonal(self, nat, A, out):
+    def _whiten_bidiagonal(self, nat, A):
         """x~_j = (x_j - r_j x_{j-1}) / sqrt(1 - r_j^2), r_j = phi^dt_j, all rows at once
-        (rows of other blocks come out unchanged: a = 1 and b = 0 there)."""
+        (rows of other blocks come out unchanged: a = 1 and b = 0 there); returns
+        ``(x~, log|C|)``."""
         a, b = self._bidiagonal(float(self._phi(nat)))
-        bidiagonal_map(A, a, b, out=out)
-        return float(-2.0 * np.log(a).sum())
+        return bidiagonal_map(A, a, b), float(-2.0 * np.log(a).sum())
 
     @property
     def is_banded(self):

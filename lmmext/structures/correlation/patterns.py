@@ -5,6 +5,7 @@ by a bidiagonal map applied to all their rows at once.
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 __all__ = ["PatternGroup", "group_patterns", "bidiagonal_map"]
 
@@ -75,9 +76,24 @@ def group_patterns(starts, sizes, selected, keys):
     return groups
 
 
-def bidiagonal_map(M, a, b, out=None):
+def bidiagonal_map(M, a, b):
     """Rows ``a_j M_j + b_j M_{j-1}`` (``b_0`` is ignored): a bidiagonal factor applied
-    to the rows of ``M`` (N, m)."""
-    out = np.multiply(M, a[:, None], out=out)
-    out[1:] += b[1:, None] * M[:-1]
-    return out
+    to the rows of ``M`` (``(N,)`` or ``(N, m)``), as one sparse product (numpy's
+    broadcasting over a few columns costs three times as much per row)."""
+    N = len(a)
+    if _BIDIAGONAL_INDEX.get("N") != N:
+        indices = np.empty(2 * N, dtype=np.int64)
+        indices[0::2] = np.maximum(np.arange(N) - 1, 0)
+        indices[1::2] = np.arange(N)
+        _BIDIAGONAL_INDEX.update(N=N, indices=indices, indptr=np.arange(0, 2 * N + 1, 2))
+    data = np.empty(2 * N)
+    data[0::2] = b
+    data[1::2] = a
+    data[0] = 0.0                      # row 0 has no predecessor (its column 0 is a_0's)
+    U = sparse.csr_matrix((data, _BIDIAGONAL_INDEX["indices"], _BIDIAGONAL_INDEX["indptr"]),
+                          shape=(N, N))
+    return U @ M
+
+
+# the column indices and row pointers of the last size's bidiagonal map
+_BIDIAGONAL_INDEX = {}
