@@ -205,7 +205,9 @@ class EliminationScore:
         the innermost groups from :func:`.nested_score.nested_blocks`, then the residual
         parameters' score contracted with it."""
         Hinv = cho_solve((R_X, True), np.eye(self.p))
-        grads, Gamma = nested_blocks(self, re_theta, factors, elims, Hinv, beta_s, sigma2)
+        residual = sum(s.n_params for s in (self.corstruct, self.varfunc) if s is not None)
+        grads, Gamma = nested_blocks(self, re_theta, factors, elims, Hinv, beta_s, sigma2,
+                                     gamma=residual > 0)
         codes = self.levels[-1].codes
         grads += self._residual_score(
             theta_cor, theta_var, log_w,

@@ -210,10 +210,18 @@ class ProfiledLikelihood(EliminationScore):
             inner = self.levels[-1]
             self._plan = size_plan(inner.codes, inner.n_groups)
             # the groups of level k as runs within their parents of level k-1
+            parents = [None] + [self.levels[k - 1].codes[self.levels[k].first_row]
+                                for k in range(1, len(self.levels))]
             self._parent_plans = [None] + [
-                size_plan(self.levels[k - 1].codes[self.levels[k].first_row],
-                          self.levels[k - 1].n_groups)
+                size_plan(parents[k], self.levels[k - 1].n_groups)
                 for k in range(1, len(self.levels))]
+            # the rows of the groups' stacked K (q_k rows each) as runs within the parents
+            self._parent_row_plans = [None] + [
+                size_plan(np.repeat(parents[k], self.levels[k].q), self.levels[k - 1].n_groups)
+                for k in range(1, len(self.levels))]
+            # the data's rows as runs within the innermost groups' parents
+            self._outer_row_plan = (size_plan(self.levels[-2].codes, self.levels[-2].n_groups)
+                                    if len(self.levels) > 1 else None)
         self._set_sizes()
 
     # -- parameter bookkeeping ---------------------------------------------------
@@ -390,9 +398,11 @@ class ProfiledLikelihood(EliminationScore):
         """Eliminate the random effects of every level from the innermost groups'
         cross-products ``S`` (``(G, m, m)`` over ``[Z_1 .. Z_Q | rest]``), innermost
         level first: per group a Cholesky factor of ``M_g = I + L' S_zz L`` and the
-        Schur complement of the rest, summed into the parent groups.  With one level,
-        ``S`` may hold each group's ``Z`` rows only (``(G, q, m)``) and ``total`` their
-        sum over the groups (``(m, m)``).
+        Schur complement of the rest, summed into the parent groups.  ``S`` may hold
+        each group's rows of its own level's ``Z`` only (``(G, q_Q, m)``) and ``total``
+        the sums of the whole cross-products over the groups of each parent (``(P, m,
+        m)``; one level: over all groups, ``(m, m)``): the rest's block is needed summed
+        only.
 
         Returns ``(S_rest, log|M|, store, elims)``: the rest's reduced cross-products
         (summed over the outermost groups), the log-determinant, per level ``(S, chol)``
@@ -402,16 +412,22 @@ class ProfiledLikelihood(EliminationScore):
         for k in range(len(self.levels) - 1, -1, -1):
             lo, hi = self.z_offsets[k], self.z_offsets[k + 1]
             rest = np.r_[0:lo, hi:S.shape[2]]
-            chol, cinv, K = _eliminate_level(S[:, lo:hi, lo:hi], S[:, lo:hi][:, :, rest],
-                                             factors[k])
+            own = slice(None) if S.shape[1] < S.shape[2] else slice(lo, hi)   # its Z rows
+            chol, cinv, K = _eliminate_level(S[:, own, lo:hi], S[:, own, rest], factors[k])
             if gradient:
                 elims[k] = (cinv, K)
             logdet_M += 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
             if keep:
                 store.append((S, chol))
             if k > 0:
-                S = S[:, rest][:, :, rest] - np.matmul(K.transpose(0, 2, 1), K)
-                S = sum_runs(S, self._parent_plans[k], self.levels[k - 1].n_groups)
+                # summed into the parents: sum S_g - (the parent's stacked K rows)'(same),
+                # one product per parent instead of one small product per group
+                P = self.levels[k - 1].n_groups
+                summed = sum_runs(S, self._parent_plans[k], P) if total is None else total
+                S = (summed[:, rest[:, None], rest]
+                     - batched_crossprod(K.reshape(-1, K.shape[-1]),
+                                         self._parent_row_plans[k], P))
+                total = None
             else:
                 # the outermost level (lo = 0): only the sum over its groups is needed
                 S = _summed_schur((_group_sum(S) if total is None else total)[hi:, hi:], K)
@@ -427,14 +443,20 @@ class ProfiledLikelihood(EliminationScore):
         if not self.levels:
             return At.T @ At, None
         G = self.levels[-1].n_groups
-        if len(self.levels) == 1 and self.sparse is None:
+        if self.sparse is not None:
+            return batched_crossprod(At, self._plan, G), None
+        if len(self.levels) == 1:
             q = self.z_offsets[1]
             if q <= _FEW_Z_COLUMNS:
                 if not hasattr(self, "_indicator"):
                     self._indicator = group_indicator(self.levels[0].codes, G)
                 return row_crossprod(At, self._indicator, q), At.T @ At
             return batched_crossprod(At, self._plan, G, rows=q), At.T @ At
-        return batched_crossprod(At, self._plan, G), None
+        # nested: the innermost groups' own Z rows, and the whole cross-products of their
+        # parents' rows (few large products)
+        own = slice(self.z_offsets[-2], self.z_offsets[-1])
+        return (batched_crossprod(At, self._plan, G, rows=own),
+                batched_crossprod(At, self._outer_row_plan, self.levels[-2].n_groups))
 
     def reduced_crossproducts(self, At, factors):
         """``[rest]' V~^-1 [rest]`` summed over the outermost groups, for whitened rows
@@ -544,12 +566,13 @@ class ProfiledLikelihood(EliminationScore):
             S, chol = ev.level_store[k]
             lo, hi = self.z_offsets[k], self.z_offsets[k + 1]
             m = S.shape[2]
+            Sz = S if S.shape[1] < m else S[:, lo:hi]        # the level's own Z rows
             xcols = np.arange(m - p - 1, m - 1)
-            rhs = S[:, lo:hi, m - 1] - S[:, lo:hi][:, :, xcols] @ beta_s
+            rhs = Sz[:, :, m - 1] - Sz[:, :, xcols] @ beta_s
             for j in range(k):
                 lj, hj = self.z_offsets[j], self.z_offsets[j + 1]
                 anc = self.levels[j].codes[lev.first_row]
-                rhs = rhs - np.einsum("gab,gb->ga", S[:, lo:hi, lj:hj], out[j][anc])
+                rhs = rhs - np.einsum("gab,gb->ga", Sz[:, :, lj:hj], out[j][anc])
             L = ev.factors[k]
             t = np.linalg.solve(chol, (L.T @ rhs[:, :, None]))
             t = np.linalg.solve(chol.transpose(0, 2, 1), t)

@@ -31,13 +31,15 @@ def tri_inverse(L):
 
 def batched_crossprod(At, plan, n_units, rows=None):
     """``A_u' A_u`` for every unit ``u``; ``plan`` is a list of (row index (G, n), unit
-    ids).  With ``rows``, only the first ``rows`` rows of each (``A_u[:, :rows]' A_u``)."""
+    ids).  With ``rows`` (a number or a slice of the columns), only those rows of each
+    (``A_u[:, rows]' A_u``)."""
     m = At.shape[1]
-    r = m if rows is None else rows
-    S = np.empty((n_units, r, m))
+    cols = (slice(None) if rows is None else rows if isinstance(rows, slice)
+            else slice(0, rows))
+    S = np.empty((n_units, len(range(*cols.indices(m))), m))
     for idx, uid in plan:
         T = At[idx]                                    # (G, n, m)
-        S[uid] = np.matmul(T[:, :, :r].transpose(0, 2, 1), T)
+        S[uid] = np.matmul(T[:, :, cols].transpose(0, 2, 1), T)
     return S
 
 

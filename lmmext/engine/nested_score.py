@@ -40,7 +40,7 @@ def level_score(level, theta, L, sum_C, v, sigma2):
     return -np.einsum("ab,jba->j", A, np.linalg.solve(L, level.factor_jacobian(theta)))
 
 
-def nested_blocks(engine, re_theta, factors, elims, Hinv, beta_s, sigma2):
+def nested_blocks(engine, re_theta, factors, elims, Hinv, beta_s, sigma2, gamma=True):
     """Random effects' score of every level and ``Gamma`` of the innermost groups.
 
     Parameters
@@ -52,11 +52,12 @@ def nested_blocks(engine, re_theta, factors, elims, Hinv, beta_s, sigma2):
     Hinv : ``(X' V~^-1 X)^-1`` on the engine's scale
     beta_s : fixed effects on the engine's scale
     sigma2 : the profiled residual variance
+    gamma : whether ``Gamma`` is needed (residual parameters to score)
 
     Returns
     -------
     grads : list of ndarray, the score of each level's parameters
-    Gamma : ndarray (G_inner, m, m)
+    Gamma : ndarray (G_inner, m, m), or None without ``gamma``
     """
     p = engine.p
     J = (Hinv if engine.reml else np.zeros((p, p)))[None]
@@ -76,6 +77,8 @@ def nested_blocks(engine, re_theta, factors, elims, Hinv, beta_s, sigma2):
         ES = E @ Sr
         Svv = cinvT @ cinv + ES @ E.transpose(0, 2, 1)
         grads.append(level_score(lev, re_theta[k], L, Svv.sum(axis=0), v, sigma2))
+        if k == len(engine.levels) - 1 and not gamma:
+            return grads, None          # the innermost joint block only feeds Gamma
         # the joint block of this level's groups over (Z[0:hi], X), on the u scale
         rest = np.r_[0:lo, hi:hi + p]
         Jn = np.empty((lev.n_groups, hi + p, hi + p))

@@ -21,9 +21,12 @@ def column_variation(X, levels):
     containment rule needs from the data (sums and extremes: a partitioned design's
     combine)."""
     within = np.zeros((X.shape[1], len(levels)), dtype=bool)
+    # a column varies within a group when a row differs from the one before it in the
+    # group (the groups' rows are contiguous)
+    changes = X[1:] != X[:-1]
     for k, lev in enumerate(levels):
-        # a column varies within a group when a row differs from the group's first
-        within[:, k] = np.any(X != X[lev.first_row[lev.codes]], axis=0)
+        same_group = lev.codes[1:] == lev.codes[:-1]
+        within[:, k] = np.any(changes & same_group[:, None], axis=0)
     return within, X.min(axis=0), X.max(axis=0)
 
 
