@@ -93,13 +93,19 @@ class _Columns:
 
 def _covering_rows(columns, data):
     """Row positions holding every value of every categorical column (and row 0): patsy
-    learns the same levels from them as from all rows."""
+    learns the same levels from them as from all rows (a pandas Categorical needs none:
+    patsy reads its categories)."""
     rows = [np.zeros(1, dtype=np.int64)]
     for name, in_c in {c for c in columns.values() if c is not None}:
         col = data[name]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            continue
         if in_c or not _is_numeric(col):
-            codes = pd.factorize(col, sort=False)[0]
-            rows.append(np.unique(codes, return_index=True)[1])
+            codes, uniques = pd.factorize(col, sort=False)
+            present = np.flatnonzero(codes >= 0)       # (a missing value is patsy's to report)
+            seen = np.zeros(len(uniques), dtype=np.int64)
+            seen[codes[present]] = present             # a row of every value (any one)
+            rows.append(seen)
     return np.unique(np.concatenate(rows))
 
 
@@ -148,7 +154,7 @@ def build_matrix(design_info, data, columns=None):
             if (codes < 0).any():
                 return None
             values[f] = codes
-    X = np.ones((N, len(design_info.column_names)))
+    X = np.ones((N, len(design_info.column_names)), order="F")   # filled column by column
     j = 0
     for term in design_info.terms:
         for sub in design_info.term_codings[term]:
@@ -165,7 +171,7 @@ def build_matrix(design_info, data, columns=None):
                     else:
                         X[:, j] *= values[f][:, c]
                 j += 1
-    return X
+    return np.ascontiguousarray(X)
 
 
 def _learned(formula, data, env, columns, two_sided):
