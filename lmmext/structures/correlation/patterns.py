@@ -81,19 +81,21 @@ def bidiagonal_map(M, a, b):
     to the rows of ``M`` (``(N,)`` or ``(N, m)``), as one sparse product (numpy's
     broadcasting over a few columns costs three times as much per row)."""
     N = len(a)
-    if _BIDIAGONAL_INDEX.get("N") != N:
+    index = _BIDIAGONAL_INDEX.get(N)
+    if index is None:
         indices = np.empty(2 * N, dtype=np.int64)
         indices[0::2] = np.maximum(np.arange(N) - 1, 0)
         indices[1::2] = np.arange(N)
-        _BIDIAGONAL_INDEX.update(N=N, indices=indices, indptr=np.arange(0, 2 * N + 1, 2))
+        index = (indices, np.arange(0, 2 * N + 1, 2))
+        if len(_BIDIAGONAL_INDEX) >= 8:
+            _BIDIAGONAL_INDEX.clear()
+        _BIDIAGONAL_INDEX[N] = index         # one assignment: safe across threads (dask)
     data = np.empty(2 * N)
     data[0::2] = b
     data[1::2] = a
     data[0] = 0.0                      # row 0 has no predecessor (its column 0 is a_0's)
-    U = sparse.csr_matrix((data, _BIDIAGONAL_INDEX["indices"], _BIDIAGONAL_INDEX["indptr"]),
-                          shape=(N, N))
-    return U @ M
+    return sparse.csr_matrix((data, *index), shape=(N, N)) @ M
 
 
-# the column indices and row pointers of the last size's bidiagonal map
+# the column indices and row pointers of the bidiagonal maps of the last few sizes
 _BIDIAGONAL_INDEX = {}
