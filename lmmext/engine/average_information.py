@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import cho_solve
 
+from ..structures.correlation.patterns import bidiagonal_map
+
 __all__ = ["average_information", "information_from_shares", "information_shares",
            "supports_average_information"]
 
@@ -90,15 +92,6 @@ class _BandedCorrelation:
         self._forward = _by_step(depth)
         self._backward = _by_step(height)
 
-    def _map(self, x, a, b, transpose=False):
-        # (U x)_j = a_j x_j + b_j x_(j-1);  (U' x)_j = a_j x_j + b_(j+1) x_(j+1)
-        out = a * x
-        if transpose:
-            out[:-1] += b[1:] * x[1:]
-        else:
-            out[1:] += b[1:] * x[:-1]
-        return out
-
     def _solve(self, v, transpose=False):
         a, b = self.a, self.b
         x = np.empty_like(v)
@@ -113,17 +106,19 @@ class _BandedCorrelation:
 
     def times(self, x, k=None):
         """``C x`` (or ``dC_k x``)."""
-        Cx = self._solve(self._solve(x, transpose=True))
+        Utx = self._solve(x, transpose=True)               # U^-T x
+        Cx = self._solve(Utx)
         if k is None:
             return Cx
         da, db = self.da[k], self.db[k]
-        left = self._solve(self._map(Cx, da, db))
-        right = self._solve(self._map(self._solve(x, transpose=True), da, db, True), True)
+        left = self._solve(bidiagonal_map(Cx, da, db))
+        right = self._solve(bidiagonal_map(Utx, da, db, transpose=True), transpose=True)
         return -left - self._solve(right)
 
     def solve(self, x):
         """``C^-1 x``."""
-        return self._map(self._map(x, self.a, self.b), self.a, self.b, transpose=True)
+        return bidiagonal_map(bidiagonal_map(x, self.a, self.b), self.a, self.b,
+                              transpose=True)
 
 
 def _by_step(steps):

@@ -76,10 +76,11 @@ def group_patterns(starts, sizes, selected, keys):
     return groups
 
 
-def bidiagonal_map(M, a, b):
+def bidiagonal_map(M, a, b, transpose=False):
     """Rows ``a_j M_j + b_j M_{j-1}`` (``b_0`` is ignored): a bidiagonal factor applied
     to the rows of ``M`` (``(N,)`` or ``(N, m)``), as one sparse product (numpy's
-    broadcasting over a few columns costs three times as much per row)."""
+    broadcasting over a few columns costs three times as much per row).  With
+    ``transpose`` its transpose: rows ``a_j M_j + b_(j+1) M_(j+1)``."""
     N = len(a)
     index = _BIDIAGONAL_INDEX.get(N)
     if index is None:
@@ -94,7 +95,8 @@ def bidiagonal_map(M, a, b):
     data[0::2] = b
     data[1::2] = a
     data[0] = 0.0                      # row 0 has no predecessor (its column 0 is a_0's)
-    return sparse.csr_matrix((data, *index), shape=(N, N)) @ M
+    U = sparse.csr_matrix((data, *index), shape=(N, N))
+    return (U.T if transpose else U) @ M
 
 
 # the column indices and row pointers of the bidiagonal maps of the last few sizes
