@@ -171,7 +171,8 @@ def build_matrix(design_info, data, columns=None):
                     else:
                         X[:, j] *= values[f][:, c]
                 j += 1
-    return np.ascontiguousarray(X)
+    return X                  # column-major: the per-column passes over it (extremes,
+                              # within-group variation, the door's gathers) run along columns
 
 
 def _learned(formula, data, env, columns, two_sided):

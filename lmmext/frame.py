@@ -142,10 +142,19 @@ class ModelFrame:
                 for name, sl in di.term_name_slices.items()]
 
     def to_caller_order(self, values):
-        """Engine-order array -> caller-order array."""
-        out = np.empty_like(values)
-        out[self.order] = values
-        return out
+        """Engine-order array -> caller-order array (a gather by the inverse permutation,
+        kept: several times faster than scattering rows by ``order``)."""
+        inverse = self.__dict__.get("_caller_rows")
+        if inverse is None or len(inverse) != len(self.order):
+            inverse = np.empty(len(self.order), dtype=np.intp)
+            inverse[self.order] = np.arange(len(self.order))
+            self.__dict__["_caller_rows"] = inverse
+        values = np.asarray(values)
+        if values.ndim == 2 and not values.flags.c_contiguous and values.flags.f_contiguous:
+            # a column-major matrix (the design's) stays column-major, and its gather
+            # runs along columns
+            return np.take(values.T, inverse, axis=1).T
+        return np.take(values, inverse, axis=0)
 
 
 def model_columns(formula, columns, random=(), weights=None, correlation=None):

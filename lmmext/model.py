@@ -75,6 +75,11 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
     lmmext.lme : the nlme-style front door.
     """
 
+    # statsmodels' sorted(set(groups)) (distinct values hashed in C first), deferred too:
+    # nlme's door never reads it
+    group_labels = _Deferred(lambda m: sorted(set(pd.unique(np.ravel(np.asarray(
+        m.groups, dtype=object))).tolist())))
+    n_groups = _Deferred(lambda m: len(m.group_labels))
     row_indices = _Deferred(lambda m: dict(zip(m.group_labels, m._group_rows())))
     endog_li = _Deferred(lambda m: m.group_list(m.endog))
     exog_li = _Deferred(lambda m: m.group_list(m.exog))
@@ -158,8 +163,6 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
             (self.data.param_names, self.data.exog_re_names,
              self.data.exog_re_names_full) = self._make_param_names(exog_re)
         self.k_params = self.k_fe + self.k_re2
-        self.group_labels = sorted(set(np.asarray(self.groups).tolist()))
-        self.n_groups = len(self.group_labels)
         self.nobs = self.n_totobs = len(self.endog)
         if self.exog_names is None:
             self.exog_names = [f"FE{k + 1:d}" for k in range(self.exog.shape[1])]
@@ -296,16 +299,21 @@ class MixedLM(StructuredModelMethods, _sm.MixedLM):
         # statsmodels' attributes in the caller's row order (the frame's engine order
         # stays internal), so that model.endog - fittedvalues - resid is zero row by row
         outer, caller = frame.levels[0], frame.to_caller_order
-        exog = pd.DataFrame(caller(frame.X), columns=frame.exog_names, index=frame.index)
+        exog = pd.DataFrame(caller(frame.X), columns=frame.exog_names, index=frame.index,
+                            copy=False)
         re_names = statsmodels_re_names(outer)
         # (a sparse design of crossed effects stays in the frame: statsmodels' dense
         # exog_re would be N x q)
         exog_re = (None if sp.issparse(outer.Z) else
-                   pd.DataFrame(caller(outer.Z), columns=re_names, index=frame.index))
-        values = (frame.data[outer.name].to_numpy(dtype=object) if outer.name in frame.data
-                  else np.asarray(outer.labels, dtype=object)[outer.codes])
-        groups = pd.Series(caller(values), index=frame.index, name=outer.name)
-        endog = pd.Series(caller(frame.y), index=frame.index, name=frame.y_name)
+                   pd.DataFrame(caller(outer.Z), columns=re_names, index=frame.index,
+                                copy=False))
+        # the groups' values as statsmodels' from_formula holds them
+        # (np.asarray(data[groups])), taken from each group's first row: one value per
+        # group converted, not one per row
+        per_group = (np.asarray(frame.data[outer.name].iloc[outer.first_row])
+                     if outer.name in frame.data else np.asarray(outer.labels, dtype=object))
+        groups = caller(per_group[outer.codes])
+        endog = pd.Series(caller(frame.y), index=frame.index, name=frame.y_name, copy=False)
         model = cls(endog, exog, groups, exog_re=exog_re)
         model._frame = frame
         model.formula = frame.formula

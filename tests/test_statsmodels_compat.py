@@ -95,3 +95,42 @@ def test_formula_model_defers_the_per_group_copies(data):
     assert "exog_li" not in vars(model)
     assert len(model.exog_li) == 27 and "exog_li" in vars(model)
     assert np.isfinite(fit.llf)
+
+
+@pytest.mark.parametrize("kind", ["categorical", "strings", "integers"])
+def test_nlme_door_model_holds_statsmodels_arrays(data, kind):
+    # lme() builds statsmodels' model from the sorted frame (groups from each group's
+    # first row, group labels deferred): the caller's order and statsmodels'
+    # from_formula values, whatever the grouping column's type
+    d = data("Orthodont").sample(frac=1.0, random_state=4)        # rows not sorted
+    if kind == "strings":
+        d["Subject"] = d["Subject"].astype(str)
+    elif kind == "integers":
+        d["Subject"] = d["Subject"].cat.codes.astype(np.int64) * 7 + 3
+    fit = lmmext.lme("distance ~ age + Sex", data=d, random="~ age | Subject")
+    ref = SMMixedLM.from_formula("distance ~ age + Sex", data=d, groups="Subject",
+                                 re_formula="~ age")
+    model = fit.model
+    assert "group_labels" not in vars(model)
+    _same(ref.groups, model.groups, "groups")
+    assert model.groups.dtype == np.asarray(d["Subject"]).dtype
+    assert model.group_labels == ref.group_labels and model.n_groups == ref.n_groups
+    np.testing.assert_array_equal(model.endog, ref.endog)
+    np.testing.assert_array_equal(model.exog, ref.exog)
+    np.testing.assert_array_equal(model.exog_re, ref.exog_re)
+    assert list(model.data.row_labels) == list(d.index)
+
+
+def test_caller_order_gathers_any_layout(data):
+    d = data("Orthodont").sample(frac=1.0, random_state=2)
+    frame = lmmext.lme("distance ~ age", data=d, random="~ 1 | Subject").frame
+    rng = np.random.default_rng(0)
+    C = rng.normal(size=(frame.N, 3))
+    for values in (C, np.asfortranarray(C), C[:, 1], C[:, 1].astype(object)):
+        expected = np.empty_like(values)
+        expected[frame.order] = values                     # the definition: a scatter
+        got = frame.to_caller_order(values)
+        np.testing.assert_array_equal(got, expected)
+        assert got.dtype == values.dtype
+        if values.ndim == 2:
+            assert got.flags.f_contiguous == values.flags.f_contiguous

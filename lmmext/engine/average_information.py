@@ -180,6 +180,9 @@ def information_shares(engine, theta, ev):
     p = engine.p
     if w.shape[1] == 0:
         return np.zeros((p, p)), np.zeros(0)
+    widened = engine.widened_crossproducts(w, ev.factors)
+    if widened is not None:
+        return widened, w.T @ Py
     _, th_cor, _ = engine.split(theta)
     n_z = engine.z_offsets[-1]
     aug = np.column_stack([engine.A[:, :n_z + p], w])

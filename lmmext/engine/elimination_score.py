@@ -191,12 +191,16 @@ class EliminationScore:
         """
         p = self.p
         Kx, Ky = K[:, :, :p], K[:, :, p]
+        G, q = cinv.shape[:2]
         cinvT = cinv.transpose(0, 2, 1)                             # chol^-T
         v = np.einsum("gab,gb->ga", cinvT, Ky - Kx @ beta_s)
-        sum_C = np.tensordot(cinvT, cinvT, axes=([0, 2], [0, 2]))   # sum of M_g^-1
+        # (sums over the groups by einsum's own loops: BLAS's threads for an inner
+        # dimension of G and an output of q x q cost more than they give)
+        sum_C = np.einsum("gab,gcb->ac", cinvT, cinvT)              # sum of M_g^-1
         if self.reml:
             E = cinvT @ Kx                                          # M_g^-1 L' Z~' X~
-            sum_C += np.tensordot(E @ Hinv, E, axes=([0, 2], [0, 2]))
+            EH = (E.reshape(G * q, p) @ Hinv).reshape(G, q, p)
+            sum_C += np.einsum("gab,gcb->ac", EH, E)
         return level_score(self.levels[0], theta, L, sum_C, v, sigma2)
 
     def _nested_score(self, re_theta, factors, elims, theta_cor, theta_var, log_w, R_X,

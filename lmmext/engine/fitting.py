@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+from .blas_threads import single_blas_thread
 from .likelihood import ProfiledLikelihood
 from .optimize import maximize
 
@@ -110,6 +111,7 @@ def _distinct_blocks(lev, L):
         c0 += b.q
 
 
+@single_blas_thread
 def fit_frame(frame, reml=True, start=None, maxiter_outer=50, tol_outer=1e-6,
               max_evals=None):
     """Maximize the (RE)ML criterion of ``frame``; returns a :class:`FitState`.

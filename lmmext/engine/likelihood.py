@@ -39,8 +39,8 @@ from .elimination_score import EliminationScore
 from .gradient import UnitAlgebra, dense_is_worthwhile
 from .levels import design_transform
 from .sparse_group import SparseGroup
-from .linalg import (batched_crossprod, design_transforms, group_indicator, row_crossprod,
-                     size_plan, sum_runs, tri_inverse)
+from .linalg import (batched_cho_solve, batched_crossprod, design_transforms,
+                     group_indicator, row_crossprod, size_plan, sum_runs, tri_inverse)
 
 __all__ = ["ProfiledLikelihood", "Evaluation", "Partial", "Criterion",
            "SharedTransforms", "profiled_criterion"]
@@ -90,6 +90,12 @@ def _eliminate_level(Szz, Szr, L):
     """One level's elimination per group: the lower Cholesky factor of
     ``M = I + L' Szz L``, its inverse, and ``K = chol^-1 L' Szr`` (the rest's reduction
     is ``K' K``)."""
+    if L.shape == (1, 1):
+        # one random effect: scalars per group, elementwise (numpy's batched Cholesky
+        # and products of 1 x 1 matrices cost a call per group)
+        chol = np.sqrt(1.0 + L[0, 0] ** 2 * Szz)
+        cinv = 1.0 / chol
+        return chol, cinv, (L[0, 0] * cinv) * Szr
     M = L.T @ Szz @ L
     idx = np.arange(M.shape[1])
     M[:, idx, idx] += 1.0
@@ -196,10 +202,13 @@ class ProfiledLikelihood(EliminationScore):
         sparse = len(self.levels) == 1 and sp.issparse(self.levels[0].Z)
         Zs = [] if sparse else [lev.Z for lev in self.levels]
         # row-major: every pass over the data (whitening, cross-products per group,
-        # scores) works on whole rows
-        self.A = np.ascontiguousarray(np.column_stack(Zs + [X @ self.xT,
-                                                            self.y - X @ self.b0]))
+        # scores) works on whole rows; filled in place (stacking copies twice)
         offs = np.cumsum([0] + [0 if sparse else lev.q for lev in self.levels])
+        self.A = np.empty((self.N, offs[-1] + self.p + 1))
+        for Z, lo, hi in zip(Zs, offs[:-1], offs[1:]):
+            self.A[:, lo:hi] = Z
+        np.matmul(X, self.xT, out=self.A[:, offs[-1]:-1])
+        np.subtract(self.y, X @ self.b0, out=self.A[:, -1])
         self.z_offsets = offs
         self.sparse = (SparseGroup(self.levels[0].Z, self.levels[0].pd, self.A)
                        if sparse else None)
@@ -434,12 +443,13 @@ class ProfiledLikelihood(EliminationScore):
         store.reverse()
         return S, logdet_M, store, elims
 
-    def _group_crossproducts(self, At):
+    def _group_crossproducts(self, At, total=True):
         """The innermost groups' cross-products of whitened rows ``At`` whose first
         columns are the random-effects design's (``Z``), as :meth:`eliminate` takes them:
         ``(S, total)``.  With one level only each group's ``Z`` rows (``(G, q, m)``) and
         their sum over the groups by one product (the elimination needs no more: a tenth
-        of the work of every group's whole cross-products); a gls gives one matrix."""
+        of the work of every group's whole cross-products; not formed without ``total``);
+        a gls gives one matrix."""
         if not self.levels:
             return At.T @ At, None
         G = self.levels[-1].n_groups
@@ -450,13 +460,32 @@ class ProfiledLikelihood(EliminationScore):
             if q <= _FEW_Z_COLUMNS:
                 if not hasattr(self, "_indicator"):
                     self._indicator = group_indicator(self.levels[0].codes, G)
-                return row_crossprod(At, self._indicator, q), At.T @ At
-            return batched_crossprod(At, self._plan, G, rows=q), At.T @ At
+                return row_crossprod(At, self._indicator, q), At.T @ At if total else None
+            return batched_crossprod(At, self._plan, G, rows=q), At.T @ At if total else None
         # nested: the innermost groups' own Z rows, and the whole cross-products of their
         # parents' rows (few large products)
         own = slice(self.z_offsets[-2], self.z_offsets[-1])
         return (batched_crossprod(At, self._plan, G, rows=own),
                 batched_crossprod(At, self._outer_row_plan, self.levels[-2].n_groups))
+
+    def widened_crossproducts(self, W, factors):
+        """:meth:`reduced_crossproducts` of ``[Z X W]`` (the rows neither weighted nor
+        whitened, one level of random effects), or ``None`` for other models: the ``[Z
+        X]`` blocks are the evaluation's cached cross-products, only ``W``'s are formed
+        (for the average information's few working variates, a fraction of the work)."""
+        cached = getattr(self, "_cross_cache", None)
+        if (len(self.levels) != 1 or self.sparse is not None or self.corstruct is not None
+                or self.varfunc is not None or cached is None or cached[2][1] is None):
+            return None
+        S, total = cached[2]
+        n_z = self.z_offsets[-1]
+        n = n_z + self.p
+        S_w, _ = self._group_crossproducts(np.column_stack([self.A[:, :n_z], W]),
+                                           total=False)
+        cross = self.A[:, :n].T @ W
+        widened = np.block([[total[:n, :n], cross], [cross.T, W.T @ W]])
+        return self.eliminate(np.concatenate([S[:, :, :n], S_w[:, :, n_z:]], axis=2),
+                              factors, total=widened)[0]
 
     def reduced_crossproducts(self, At, factors):
         """``[rest]' V~^-1 [rest]`` summed over the outermost groups, for whitened rows
@@ -574,8 +603,7 @@ class ProfiledLikelihood(EliminationScore):
                 anc = self.levels[j].codes[lev.first_row]
                 rhs = rhs - np.einsum("gab,gb->ga", Sz[:, :, lj:hj], out[j][anc])
             L = ev.factors[k]
-            t = np.linalg.solve(chol, (L.T @ rhs[:, :, None]))
-            t = np.linalg.solve(chol.transpose(0, 2, 1), t)
+            t = batched_cho_solve(chol, L.T @ rhs[:, :, None])
             out.append((L @ t)[:, :, 0])
         # in the user's design: Z b = (Z A)(A^-1 b)
         return [b if A is None else b @ A.T for b, A in zip(out, self.transforms)]

@@ -10,8 +10,8 @@ from scipy.linalg import cho_solve, qr, solve_triangular
 
 LOG2PI = np.log(2.0 * np.pi)
 
-__all__ = ["LOG2PI", "tri_inverse", "batched_crossprod", "row_crossprod", "group_indicator",
-           "sum_runs", "size_plan",
+__all__ = ["LOG2PI", "tri_inverse", "batched_cho_solve", "batched_crossprod",
+           "row_crossprod", "group_indicator", "sum_runs", "size_plan",
            "aliased_columns", "design_rank", "fixed_effects_transform",
            "design_transforms", "gram_transforms"]
 
@@ -27,6 +27,17 @@ def tri_inverse(L):
         row[:, i] += 1.0
         out[:, i, :] = row / L[:, i, i, None]
     return out
+
+
+def batched_cho_solve(chol, rhs):
+    """``M_g^-1 rhs_g`` for a stack of lower Cholesky factors ``chol`` (``(G, n, n)``)
+    of ``M_g`` and right-hand sides ``(G, n, k)``: by the factors' inverses
+    (:func:`tri_inverse`), elementwise for ``n = 1`` (numpy's batched solve costs a
+    LAPACK call per group)."""
+    if chol.shape[1] == 1:
+        return rhs / chol ** 2
+    cinv = tri_inverse(chol)
+    return cinv.transpose(0, 2, 1) @ (cinv @ rhs)
 
 
 def batched_crossprod(At, plan, n_units, rows=None):
