@@ -17,6 +17,7 @@ from scipy import sparse
 from scipy.linalg import cho_solve
 
 from .gradient import dense_is_worthwhile
+from .linalg import stack_times, stacked_inner_sum
 from .nested_score import level_score, nested_blocks, rows_gamma_forms
 
 __all__ = ["EliminationScore"]
@@ -78,7 +79,7 @@ class EliminationScore:
         if elim is not None:
             theta_re, L, cinv, K = elim
             parts.append(self._re_gradient(theta_re, L, cinv, K, Hinv, beta_s, sigma2))
-            B = cinv @ L.T                                  # chol^-1 L': G_g = B' B
+            B = stack_times(cinv, L.T)                      # chol^-1 L': G_g = B' B
             J = np.matmul(B.transpose(0, 2, 1), K)
         def forms(M):
             # rho = E_g a and t = B_g z of every row a = (z, rest) of M: with D the rows'
@@ -191,16 +192,12 @@ class EliminationScore:
         """
         p = self.p
         Kx, Ky = K[:, :, :p], K[:, :, p]
-        G, q = cinv.shape[:2]
         cinvT = cinv.transpose(0, 2, 1)                             # chol^-T
-        v = np.einsum("gab,gb->ga", cinvT, Ky - Kx @ beta_s)
-        # (sums over the groups by einsum's own loops: BLAS's threads for an inner
-        # dimension of G and an output of q x q cost more than they give)
-        sum_C = np.einsum("gab,gcb->ac", cinvT, cinvT)              # sum of M_g^-1
+        v = (cinvT @ (Ky - stack_times(Kx, beta_s[:, None])[:, :, 0])[:, :, None])[:, :, 0]
+        sum_C = stacked_inner_sum(cinvT, cinvT)                     # sum of M_g^-1
         if self.reml:
             E = cinvT @ Kx                                          # M_g^-1 L' Z~' X~
-            EH = (E.reshape(G * q, p) @ Hinv).reshape(G, q, p)
-            sum_C += np.einsum("gab,gcb->ac", EH, E)
+            sum_C += stacked_inner_sum(stack_times(E, Hinv), E)
         return level_score(self.levels[0], theta, L, sum_C, v, sigma2)
 
     def _nested_score(self, re_theta, factors, elims, theta_cor, theta_var, log_w, R_X,

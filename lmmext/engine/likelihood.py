@@ -39,8 +39,9 @@ from .elimination_score import EliminationScore
 from .gradient import UnitAlgebra, dense_is_worthwhile
 from .levels import design_transform
 from .sparse_group import SparseGroup
-from .linalg import (batched_cho_solve, batched_crossprod, design_transforms,
-                     group_indicator, row_crossprod, size_plan, sum_runs, tri_inverse)
+from .linalg import (batched_cho_solve, batched_cholesky, batched_crossprod, design_transforms,
+                     group_indicator, row_crossprod, size_plan, stack_times, sum_runs,
+                     times_stack, tri_inverse)
 
 __all__ = ["ProfiledLikelihood", "Evaluation", "Partial", "Criterion",
            "SharedTransforms", "profiled_criterion"]
@@ -96,12 +97,12 @@ def _eliminate_level(Szz, Szr, L):
         chol = np.sqrt(1.0 + L[0, 0] ** 2 * Szz)
         cinv = 1.0 / chol
         return chol, cinv, (L[0, 0] * cinv) * Szr
-    M = L.T @ Szz @ L
+    M = times_stack(L.T, stack_times(Szz, L))
     idx = np.arange(M.shape[1])
     M[:, idx, idx] += 1.0
-    chol = np.linalg.cholesky(M)
+    chol = batched_cholesky(M)
     cinv = tri_inverse(chol)
-    return chol, cinv, cinv @ (L.T @ Szr)
+    return chol, cinv, stack_times(cinv, L.T) @ Szr
 
 
 def _group_sum(S):
@@ -245,7 +246,10 @@ class ProfiledLikelihood(EliminationScore):
 
     def split(self, theta):
         theta = np.asarray(theta, dtype=float)
-        parts = np.split(theta, np.cumsum(self._sizes)[:-1])
+        parts, lo = [], 0
+        for n in self._sizes:                  # (slices: np.split costs ~20x more)
+            parts.append(theta[lo:lo + n])
+            lo += n
         return parts[:-2], parts[-2], parts[-1]
 
     def start(self):
@@ -603,8 +607,8 @@ class ProfiledLikelihood(EliminationScore):
                 anc = self.levels[j].codes[lev.first_row]
                 rhs = rhs - np.einsum("gab,gb->ga", Sz[:, :, lj:hj], out[j][anc])
             L = ev.factors[k]
-            t = batched_cho_solve(chol, L.T @ rhs[:, :, None])
-            out.append((L @ t)[:, :, 0])
+            t = batched_cho_solve(chol, (rhs @ L)[:, :, None])        # (L' rhs_g)
+            out.append(t[:, :, 0] @ L.T)
         # in the user's design: Z b = (Z A)(A^-1 b)
         return [b if A is None else b @ A.T for b, A in zip(out, self.transforms)]
 

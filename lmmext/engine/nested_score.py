@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .linalg import stack_times, times_stack
+
 __all__ = ["level_score", "nested_blocks", "rows_gamma_forms"]
 
 
@@ -82,8 +84,8 @@ def nested_blocks(engine, re_theta, factors, elims, Hinv, beta_s, sigma2, gamma=
         # the joint block of this level's groups over (Z[0:hi], X), on the u scale
         rest = np.r_[0:lo, hi:hi + p]
         Jn = np.empty((lev.n_groups, hi + p, hi + p))
-        Sur = -np.matmul(L, ES)
-        Jn[:, lo:hi, lo:hi] = L @ Svv @ L.T
+        Sur = -times_stack(L, ES)
+        Jn[:, lo:hi, lo:hi] = times_stack(L, stack_times(Svv, L.T))
         Jn[:, lo:hi, rest] = Sur
         Jn[:, rest, lo:hi] = Sur.transpose(0, 2, 1)
         Jn[:, rest[:, None], rest[None, :]] = Sr

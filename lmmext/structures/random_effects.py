@@ -27,10 +27,21 @@ PdIdent(m_1), PdIdent(m_2), ...])``.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = ["PdMat", "PdSymm", "PdDiag", "PdIdent", "PdCompSymm", "PdBlocked", "PdRepeated",
            "pd_class_named"]
+
+
+@functools.lru_cache(maxsize=None)
+def _below_diagonal(q):
+    """The indices of a ``q x q`` matrix's entries below the diagonal, row by row (kept:
+    the factor is built at every evaluation)."""
+    rows, cols = np.tril_indices(q, -1)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
 
 
 def _log_ratio_corr(C):
@@ -144,7 +155,7 @@ class PdSymm(PdMat):
     def factor(self, theta):
         q = self.q
         L = np.diag(np.exp(theta[:q]))
-        L[np.tril_indices(q, -1)] = theta[q:]
+        L[_below_diagonal(q)] = theta[q:]
         return L
 
     def factor_jacobian(self, theta):
@@ -152,13 +163,13 @@ class PdSymm(PdMat):
         out = np.zeros((self.n_params, q, q))
         idx = np.arange(q)
         out[idx, idx, idx] = np.exp(theta[:q])
-        rows, cols = np.tril_indices(q, -1)
+        rows, cols = _below_diagonal(q)
         out[q + np.arange(rows.size), rows, cols] = 1.0
         return out
 
     def unfactor(self, L):
         d = np.log(np.clip(np.diag(L), 1e-300, None))
-        return np.concatenate([d, L[np.tril_indices(self.q, -1)]])
+        return np.concatenate([d, L[_below_diagonal(self.q)]])
 
     def start(self, ms):
         return np.concatenate([np.log(self._start_sd(ms)), np.zeros(self.n_params - self.q)])

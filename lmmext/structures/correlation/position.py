@@ -33,6 +33,10 @@ class PositionCor(CorStruct):
 
     def _validate_coords(self):
         t, blocks = self._coords[:, 0], self._blocks
+        new_run = blocks[1:] != blocks[:-1]
+        if (np.all(new_run | (t[1:] > t[:-1]))
+                and np.unique(blocks[np.r_[True, new_run]]).size == np.count_nonzero(new_run) + 1):
+            return      # each block's rows contiguous and increasing: no repeats (no sort)
         order = np.lexsort((t, blocks))
         ts, bs = t[order], blocks[order]
         dup = (ts[1:] == ts[:-1]) & (bs[1:] == bs[:-1])
