@@ -78,14 +78,15 @@ class _Columns:
         self._data, self._rows, self._categorical = data, rows, set(categorical)
 
     def __getitem__(self, name):
-        if name not in self._data.columns or not isinstance(self._data[name], pd.Series):
+        if name not in self._data.columns:
             raise KeyError(name)
         col = self._data[name]
-        if self._rows is not None:
-            col = col.iloc[self._rows].reset_index(drop=True)
-        if name in self._categorical or not _is_numeric(col):
-            return col
-        return col.to_numpy()
+        if not isinstance(col, pd.Series):
+            raise KeyError(name)
+        if name not in self._categorical and _is_numeric(col):
+            values = col.to_numpy()
+            return values if self._rows is None else values[self._rows]
+        return col if self._rows is None else col.iloc[self._rows].reset_index(drop=True)
 
     def __contains__(self, name):
         return name in self._data.columns

@@ -41,3 +41,14 @@ def test_stacked_products():
     np.testing.assert_allclose(times_stack(R.T, Y.transpose(0, 2, 1)),
                                np.einsum("ab,gbc->gac", R.T, Y.transpose(0, 2, 1)))
     np.testing.assert_allclose(stacked_inner_sum(X, Y), np.einsum("gab,gcb->ac", X, Y))
+
+
+@pytest.mark.parametrize("shape", [(9,), (9, 1), (9, 4)])
+def test_bidiagonal_map_equals_the_dense_factor(shape):
+    from lmmext.structures.correlation.patterns import bidiagonal_map
+    rng = np.random.default_rng(3)
+    a, b = rng.uniform(0.5, 2.0, 9), rng.normal(size=9)
+    U = np.diag(a) + np.diag(b[1:], -1)                 # rows a_j x_j + b_j x_(j-1)
+    M = rng.normal(size=shape)
+    np.testing.assert_allclose(bidiagonal_map(M, a, b), U @ M, rtol=1e-13)
+    np.testing.assert_allclose(bidiagonal_map(M, a, b, transpose=True), U.T @ M, rtol=1e-13)
