@@ -75,6 +75,10 @@ _AI_CASES = {
     "slope+car1-jittered+varident": dict(random="~ age | Subject",
                                          correlation=CorCAR1(form="~ tj | Subject"),
                                          weights=VarIdent(form="~ 1 | Sex")),
+    # no residual structure: the [Z X] blocks from the evaluation's cached cross-products
+    # (widened_crossproducts), one random effect and two
+    "ri": dict(random="~ 1 | Subject"),
+    "ml-slope": dict(random="~ age | Subject", method="ML"),
 }
 
 
