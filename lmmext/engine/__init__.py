@@ -7,6 +7,7 @@
 * :mod:`.gradient` -- the score by dense algebra per unit, where the elimination does not
   give it;
 * :mod:`.optimize` -- L-BFGS-B, the Newton polish and the fallbacks;
+* :mod:`.blas_threads` -- one BLAS thread while a fit runs;
 * :mod:`.fitting` -- ``fit_frame``: a model frame to a fitted state, with nlme's outer
   loop for fitted-value covariates and the convergence and boundary warnings.
 
