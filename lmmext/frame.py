@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -141,20 +142,22 @@ class ModelFrame:
         return [(name, list(range(sl.start, sl.stop)))
                 for name, sl in di.term_name_slices.items()]
 
+    @functools.cached_property
+    def _caller_rows(self):
+        """The inverse of ``order``: each caller-order row's engine position."""
+        inverse = np.empty(len(self.order), dtype=np.intp)
+        inverse[self.order] = np.arange(len(self.order))
+        return inverse
+
     def to_caller_order(self, values):
-        """Engine-order array -> caller-order array (a gather by the inverse permutation,
-        kept: several times faster than scattering rows by ``order``)."""
-        inverse = self.__dict__.get("_caller_rows")
-        if inverse is None or len(inverse) != len(self.order):
-            inverse = np.empty(len(self.order), dtype=np.intp)
-            inverse[self.order] = np.arange(len(self.order))
-            self.__dict__["_caller_rows"] = inverse
+        """Engine-order array -> caller-order array (a gather by the inverse permutation:
+        several times faster than scattering rows by ``order``)."""
         values = np.asarray(values)
         if values.ndim == 2 and not values.flags.c_contiguous and values.flags.f_contiguous:
             # a column-major matrix (the design's) stays column-major, and its gather
             # runs along columns
-            return np.take(values.T, inverse, axis=1).T
-        return np.take(values, inverse, axis=0)
+            return np.take(values.T, self._caller_rows, axis=1).T
+        return np.take(values, self._caller_rows, axis=0)
 
 
 def model_columns(formula, columns, random=(), weights=None, correlation=None):

@@ -4,9 +4,10 @@ The engine's BLAS calls are many and small or thin (products of ``N x m`` row bl
 with ``m`` a few dozen at most, stacks of tiny factors): multithreaded BLAS wakes its
 threads for each of them and loses more than it gains.  Measured on the benchmarks
 (benchmarks/RESULTS.md): a random-intercept fit of 71,000 rows took half the time with
-one thread, an MMRM fit two thirds, and no case took measurably longer.  The limit is taken with ``threadpoolctl`` for the
-duration of a fit (a fit that starts while another runs leaves it alone; the one that
-set it restores the caller's setting); without ``threadpoolctl`` nothing changes.
+one thread, an MMRM fit two thirds, and no case took measurably longer.  The limit is
+taken with ``threadpoolctl`` for the duration of a fit (a fit that starts while another
+runs leaves it alone; the one that set it restores the caller's setting); without
+``threadpoolctl`` nothing changes.
 """
 from __future__ import annotations
 

@@ -193,7 +193,7 @@ class EliminationScore:
         p = self.p
         Kx, Ky = K[:, :, :p], K[:, :, p]
         cinvT = cinv.transpose(0, 2, 1)                             # chol^-T
-        v = (cinvT @ (Ky - stack_times(Kx, beta_s[:, None])[:, :, 0])[:, :, None])[:, :, 0]
+        v = np.einsum("gab,gb->ga", cinvT, Ky - stack_times(Kx, beta_s[:, None])[:, :, 0])
         sum_C = stacked_inner_sum(cinvT, cinvT)                     # sum of M_g^-1
         if self.reml:
             E = cinvT @ Kx                                          # M_g^-1 L' Z~' X~
