@@ -15,6 +15,7 @@ import pandas as pd
 import patsy
 
 __all__ = ["StructForm", "parse_struct_form", "eval_covariate", "group_labels", "group_codes",
+           "value_strings", "distinct_strings",
            "level_sort_key", "split_terms", "strip_tilde"]
 
 
@@ -138,20 +139,39 @@ class _DataNamespace(dict):
         return key in self._data.columns
 
 
+def value_strings(col):
+    """``col.astype(str)`` as an object array, stringifying each distinct value once
+    (pandas' string conversion costs a microsecond or more per row; a missing value
+    stays what ``astype(str)`` makes of it)."""
+    codes, uniques = pd.factorize(col, sort=False, use_na_sentinel=False)
+    return distinct_strings(uniques)[codes]
+
+
+def distinct_strings(values):
+    """``astype(str)`` of a few (distinct) values as an object array; strings as they
+    are (a categorical's labels usually are)."""
+    arr = np.asarray(values, dtype=object)
+    if all(type(v) is str for v in arr):
+        return arr
+    return pd.Series(values).astype(str).to_numpy(dtype=object)
+
+
+def _column(data, name, what):
+    if name not in data.columns:
+        raise KeyError(f"{what}: unknown column {name!r}")
+    return data[name]
+
+
 def group_labels(data, names, what="grouping"):
     """String labels of the (interaction of the) columns ``names``, one per row.
 
     Nested groupings are labelled ``outer/inner`` as nlme does; this function joins
     with ``'/'``.  Raises ``KeyError`` naming a missing column.
     """
-    cols = []
-    for n in names:
-        if n not in data.columns:
-            raise KeyError(f"{what}: unknown column {n!r}")
-        cols.append(data[n].astype(str).to_numpy())
-    out = cols[0].astype(object)
+    cols = [value_strings(_column(data, n, what)) for n in names]
+    out = cols[0]
     for c in cols[1:]:
-        out = out + "/" + c.astype(object)
+        out = out + "/" + c
     return out
 
 
@@ -163,16 +183,15 @@ def group_codes(data, names, what="grouping"):
     strings coincide share a group, as their labels do)."""
     codes, parts = None, []
     for n in names:
-        if n not in data.columns:
-            raise KeyError(f"{what}: unknown column {n!r}")
-        c, uniques = pd.factorize(data[n], sort=False)
-        strings = pd.Series(uniques).astype(str).to_numpy(dtype=object)
-        merged, strings = pd.factorize(strings, sort=False)
+        c, uniques = pd.factorize(_column(data, n, what), sort=False)
+        merged, strings = pd.factorize(distinct_strings(uniques), sort=False)
         c = merged[c]
         codes = c if codes is None else pd.factorize(codes * len(strings) + c,
                                                      sort=False)[0]
         parts.append((c, np.asarray(strings, dtype=object)))
-    _, first = np.unique(codes, return_index=True)
+    # the groups' first rows: factorize numbers them in order of first appearance, so
+    # a row starts a group where its code exceeds every code before it
+    first = np.flatnonzero(codes > np.maximum.accumulate(np.r_[-1, codes[:-1]]))
     labels = parts[0][1][parts[0][0][first]]
     for c, strings in parts[1:]:
         labels = labels + "/" + strings[c[first]]

@@ -32,7 +32,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from ..form import parse_struct_form
+from ..form import parse_struct_form, value_strings
 from ..natural_scale import ApVarScale
 from ..numdiff import central_differences
 
@@ -60,10 +60,10 @@ def stratum_labels(data, names, what, present=None):
                 order = [str(v) for v in sorted(vals)]
             except TypeError:
                 order = sorted(str(v) for v in vals)
-        per_factor.append((col.astype(str).to_numpy(), order))
-    labels = per_factor[0][0].astype(object)
+        per_factor.append((value_strings(col), order))
+    labels = per_factor[0][0]
     for lab, _ in per_factor[1:]:
-        labels = labels + "*" + lab.astype(object)
+        labels = labels + "*" + lab
     rank = {}
     # lexicographic order of the factors' level positions, first factor slowest
     for combo in itertools.product(*[o for _, o in per_factor]):
