@@ -425,6 +425,9 @@ def random_design(spec, data, sparse=False):
         names += cols
         pds.append(pd_mat)
     pd_mat = pds[0] if len(pds) == 1 and spec.pd_class != "pdBlocked" else PdBlocked(pds)
+    if not sparse and not any(sparse_matrix.issparse(z) for z in Zs):
+        # (a detour through sparse blocks costs more than the design of 7k rows)
+        return (Zs[0] if len(Zs) == 1 else np.hstack(Zs)), names, pd_mat
     Z = sparse_matrix.hstack([sparse_matrix.csr_matrix(z) for z in Zs], format="csr")
     if sparse and Z.shape[1] > SPARSE_MIN_Q:
         return Z, names, pd_mat
