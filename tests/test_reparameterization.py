@@ -101,13 +101,15 @@ def test_evaluation_limit_reports_no_convergence_with_a_warning(reference, monke
     import lmmext.engine.optimize as optimize
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
     O, fits = reference
-    monkeypatch.setattr(optimize, "MAX_EVALS", 4)
-    with pytest.warns(ConvergenceWarning, match=r"evaluation limit \(4\) reached.*Try "
+    # (two: from the residuals' moments, four evaluations come within 1e-9 of the optimum
+    # and two within 2e-4)
+    monkeypatch.setattr(optimize, "MAX_EVALS", 2)
+    with pytest.warns(ConvergenceWarning, match=r"evaluation limit \(2\) reached.*Try "
                                                 r"centring and scaling covariates"):
         fit = lmmext.lme("distance ~ Sex * age", data=O.assign(age=O.age + 1000),
                          random="~ age | Subject")
-    assert not fit.converged and fit.optim_info.n_evals == 4
-    assert np.isfinite(fit.llf) and fit.llf < fits["plain"].llf - 1e-3
+    assert not fit.converged and fit.optim_info.n_evals == 2
+    assert np.isfinite(fit.llf) and fit.llf < fits["plain"].llf - 1e-5
 
 
 def test_abnormal_line_search_is_not_reported_as_converged():

@@ -6,7 +6,9 @@
   from the elimination);
 * :mod:`.gradient` -- the score by dense algebra per unit, where the elimination does not
   give it;
-* :mod:`.optimize` -- L-BFGS-B, the Newton polish and the fallbacks;
+* :mod:`.optimize` -- L-BFGS-B, the Newton polish and the fallbacks (average-information
+  steps in :mod:`.second_order`, started from the residuals' moments by
+  :mod:`.moment_start` where that applies);
 * :mod:`.blas_threads` -- one BLAS thread while a fit runs;
 * :mod:`.fitting` -- ``fit_frame``: a model frame to a fitted state, with nlme's outer
   loop for fitted-value covariates and the convergence and boundary warnings.

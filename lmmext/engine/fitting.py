@@ -48,7 +48,11 @@ def start_vector(start):
 def initial_theta(engine, start):
     """The optimizer's start: ``engine``'s default, or ``start`` (an array, checked
     against the model's variance parameters)."""
-    theta0 = engine.start() if start is None else np.asarray(start, dtype=float)
+    if start is None:
+        # (the distributed engine has no rows at hand for the moments: nlme's start)
+        theta0 = getattr(engine, "data_start", engine.start)()
+    else:
+        theta0 = np.asarray(start, dtype=float)
     if theta0.size != engine.n_params:
         raise ValueError(f"start= has {theta0.size} values; this model has "
                          f"{engine.n_params} variance parameters {engine.param_names()}")

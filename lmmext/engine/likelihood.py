@@ -38,6 +38,7 @@ from .criterion import Criterion, profiled_criterion
 from .elimination_score import EliminationScore
 from .gradient import UnitAlgebra, dense_is_worthwhile
 from .levels import design_transform
+from .moment_start import moment_start
 from .sparse_group import SparseGroup
 from .linalg import (batched_cho_solve, batched_cholesky, batched_crossprod, design_transforms,
                      group_indicator, row_crossprod, size_plan, stack_times, sum_runs,
@@ -259,6 +260,16 @@ class ProfiledLikelihood(EliminationScore):
         parts.append(self.varfunc.start() if self.varfunc is not None and
                      self.varfunc.n_params else np.zeros(0))
         return np.concatenate(parts) if parts else np.zeros(0)
+
+    def data_start(self):
+        """:meth:`start` with the random effects' part matched to the residuals' moments
+        where :func:`~lmmext.engine.moment_start.moment_start` applies (nlme's start
+        remains the optimizer's scale of reference)."""
+        theta = self.start()
+        matched = moment_start(self)
+        if matched is not None:
+            theta[:matched.size] = matched
+        return theta
 
     def param_names(self):
         names = []
