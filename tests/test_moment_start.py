@@ -51,26 +51,32 @@ def test_random_slope_start_solves_the_pairwise_moment_equations(data):
     np.testing.assert_allclose(rhs, lhs, rtol=1e-8, atol=1e-8 * np.abs(lhs).max())
 
 
-def test_random_intercept_start_is_the_pairwise_anova_estimator(data):
-    """sires (5 sires x 8 calves): the intercept's equation is the mean product of
-    distinct calves' residuals of one sire, sum_g [(sum r)^2 - sum r^2] / sum n (n - 1),
-    and sigma^2 the residual mean square less it; the start is its log relative SD
-    where that is below nlme's (as here), nlme's otherwise."""
-    d = data("sires")
-    eng = _engine(d, "bw ~ 1", "~ 1 | sire")
+def _pairwise_log_relative_sd(d):
+    """One-way ANOVA by pairs: tau^2 the mean product of distinct calves' residuals of
+    one sire, sum_g [(sum r)^2 - sum r^2] / sum n (n - 1), sigma^2 the residual mean
+    square less it; their log relative SD."""
     r = d["bw"].to_numpy() - d["bw"].mean()
     groups = [r[(d["sire"] == s).to_numpy()] for s in d["sire"].cat.categories]
     tau2 = (sum(g.sum() ** 2 - (g ** 2).sum() for g in groups)
             / sum(g.size * (g.size - 1) for g in groups))
     sigma2 = ((r ** 2).sum() - r.size * tau2) / (r.size - 1)
-    expected = 0.5 * np.log(tau2 / sigma2)
-    nlme = eng.levels[0].start()[0]
-    assert expected < nlme
+    return 0.5 * np.log(tau2 / sigma2)
+
+
+def test_random_intercept_start_is_the_pairwise_anova_estimator(data):
+    """sires (5 sires x 8 calves): a single random effect starts at the pairs' estimate
+    where nlme's start is above it (as here); where nlme's is below, at nlme's but at
+    most 0.5 below the pairs' estimate (a sire effect of 100 kg per sire code)."""
+    d = data("sires")
+    eng = _engine(d, "bw ~ 1", "~ 1 | sire")
+    expected = _pairwise_log_relative_sd(d)
+    assert expected < eng.levels[0].start()[0]
     assert moment_start(eng)[0] == pytest.approx(expected, rel=1e-10)
-    # a larger intercept variance than nlme's start: nlme's start stays
     big = d.assign(bw=d["bw"] + 100.0 * d["sire"].cat.codes.to_numpy())
     eng = _engine(big, "bw ~ 1", "~ 1 | sire")
-    assert moment_start(eng)[0] == eng.levels[0].start()[0]
+    expected = _pairwise_log_relative_sd(big)
+    assert expected - 0.5 > eng.levels[0].start()[0]
+    assert moment_start(eng)[0] == pytest.approx(expected - 0.5, rel=1e-10)
 
 
 def test_simulated_covariance_is_recovered():
@@ -94,10 +100,35 @@ def test_simulated_covariance_is_recovered():
     assert sigma2 == pytest.approx(1.0, rel=0.05)
 
 
+def test_nested_levels_solve_their_pairwise_moment_equations(data):
+    """sim_nested, a slope at the outer level and an intercept within: for each level k,
+    over the pairs i != j sharing a group of level k, sum z_i^k z_j^k' r_i r_j equals
+    sum z_i^k z_j^k' (sum over the levels l whose group the pair shares of
+    z_i^l' D_l z_j^l), written out pair by pair."""
+    from lmmext.engine.moment_start import _matched_covariances
+    eng = _engine(data("sim_nested"), "y ~ trt", {"a": "~ x", "b": "~ 1"})
+    r = np.asarray(eng.A[:, -1])
+    Ds = _matched_covariances(eng.levels, r)
+    levels = eng.levels
+    for k, lev_k in enumerate(levels):
+        lhs = np.zeros((lev_k.q, lev_k.q))
+        rhs = np.zeros_like(lhs)
+        for g in range(lev_k.n_groups):
+            rows = np.flatnonzero(lev_k.codes == g)
+            for i in rows:
+                for j in rows:
+                    if i == j:
+                        continue
+                    zz = np.outer(lev_k.Z[i], lev_k.Z[j])
+                    lhs += zz * r[i] * r[j]
+                    rhs += zz * sum(lev.Z[i] @ D @ lev.Z[j] for lev, D in zip(levels, Ds)
+                                    if lev.codes[i] == lev.codes[j])
+        np.testing.assert_allclose(rhs, lhs, rtol=1e-8, atol=1e-8 * np.abs(lhs).max())
+
+
 def test_models_without_a_matched_start_keep_nlmes(data):
     d = data("Orthodont")
-    nested = _engine(data("Oats"), "yield ~ nitro", {"Block": "~ 1", "Variety": "~ 1"})
     serial = _engine(d, "distance ~ age", "~ 1 | Subject",
                      correlation=CorAR1(form="~ 1 | Subject"))
-    assert moment_start(nested) is None and moment_start(serial) is None
+    assert moment_start(serial) is None
     np.testing.assert_array_equal(serial.data_start(), serial.start())

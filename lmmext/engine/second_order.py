@@ -7,8 +7,8 @@ steps are Levenberg-Marquardt steps in a trust region (a move of at most ``radiu
 the log scale, doubled while the model predicts well), backtracked along the step when
 the criterion does not improve.  The average information differs from the Hessian by
 terms that do not vanish at the optimum, so a structured secant (BFGS) correction learns
-the difference from the steps taken.  From nlme's starting values a fit typically takes
-5-15 evaluations.
+the difference from the steps taken.  From the starting values (the residuals' moments,
+or nlme's: :mod:`.moment_start`) a fit typically takes 4-15 evaluations.
 
 Boundaries: random-effects standard deviations are optimized on the log scale, where a
 variance that belongs at zero is approached by ever smaller steps (the crawl that
