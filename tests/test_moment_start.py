@@ -105,10 +105,10 @@ def test_nested_levels_solve_their_pairwise_moment_equations(data):
     over the pairs i != j sharing a group of level k, sum z_i^k z_j^k' r_i r_j equals
     sum z_i^k z_j^k' (sum over the levels l whose group the pair shares of
     z_i^l' D_l z_j^l), written out pair by pair."""
-    from lmmext.engine.moment_start import _matched_covariances
+    from lmmext.engine.moment_start import _matched_covariances, _row_outer
     eng = _engine(data("sim_nested"), "y ~ trt", {"a": "~ x", "b": "~ 1"})
     r = np.asarray(eng.A[:, -1])
-    Ds = _matched_covariances(eng.levels, r)
+    Ds = _matched_covariances(eng.levels, r, [_row_outer(lev.Z, lev.Z) for lev in eng.levels])
     levels = eng.levels
     for k, lev_k in enumerate(levels):
         lhs = np.zeros((lev_k.q, lev_k.q))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..structures.random_effects import PdDiag, PdIdent, PdSymm
-from .linalg import stack_times, stacked_inner_sum
 
 __all__ = ["moment_start"]
 
@@ -41,18 +40,19 @@ def moment_start(engine):
     of at most three random effects with a general, diagonal or identity covariance,
     dense designs, no correlation structure), or ``None`` where nlme's start stays
     (other models, or moments that identify no positive variance).  A level whose
-    moments identify no positive variance keeps nlme's start, and so does a single
-    random effect whose moment start is above nlme's."""
+    moments identify no positive variance keeps nlme's start; a single random effect
+    takes nlme's where that is below the moments' by at most ``_BELOW``."""
     levels = engine.levels
     if (not levels or engine.sparse is not None or engine.corstruct is not None
             or any(lev.q > _MAX_Q or not isinstance(lev.pd, (PdSymm, PdDiag, PdIdent))
                    for lev in levels)):
         return None
     r = engine.A[:, -1]
-    Ds = _matched_covariances(levels, r)
+    outer = [_row_outer(lev.Z, lev.Z) for lev in levels]              # z z' per row
+    Ds = _matched_covariances(levels, r, outer)
     if Ds is None:
         return None
-    shares = sum(np.einsum("nq,qk,nk->", lev.Z, D, lev.Z) for lev, D in zip(levels, Ds))
+    shares = sum(o.sum(axis=0) @ D.ravel() for o, D in zip(outer, Ds))
     sigma2 = (r @ r - shares) / max(engine.N - engine.p, 1)
     if not sigma2 > 0:
         return None
@@ -78,32 +78,36 @@ def moment_start(engine):
     return np.concatenate(parts) if matched else None
 
 
-def _matched_covariances(levels, r):
-    """Every level's ``D`` solving the moment equations, or ``None``.  For nested levels
+def _matched_covariances(levels, r, outer):
+    """Every level's ``D`` solving the moment equations (``outer``: each level's
+    :func:`_row_outer` of its design with itself), or ``None``.  For nested levels
     the pairs of rows sharing a group of level ``k`` give level ``k``'s equations
     (``z^(k)`` outer products), and a pair's expected product has a term of every level
     whose group it shares: the equations of level ``k`` in the unknowns of level ``l``
-    sum over the groups of the inner of the two."""
+    sum over the groups of the inner of the two.  Each block is a fourth-order tensor
+    ``(i, j, a, b)`` -- ``sum_g C_g[i, a] C_g[j, b]`` with ``C_g = Z_g^k' Z_g^l``, less
+    the pairs ``i = j``' ``sum_n z_ni z_nj z_na z_nb`` -- from two products over the
+    stacked groups and rows."""
     keys = [np.triu_indices(lev.q) for lev in levels]
     offsets = np.cumsum([0] + [k[0].size for k in keys])
     system = np.empty((offsets[-1], offsets[-1]))
     target = np.empty(offsets[-1])
     for k, (lev_k, (rows, cols)) in enumerate(zip(levels, keys)):
-        Zk = lev_k.Z
-        u = np.add.reduceat(Zk * r[:, None], lev_k.first_row, axis=0)      # Z_g' r_g
-        moment = u.T @ u - (Zk * (r ** 2)[:, None]).T @ Zk
+        qk = lev_k.q
+        u = np.add.reduceat(lev_k.Z * r[:, None], lev_k.first_row, axis=0)   # Z_g' r_g
+        moment = u.T @ u - ((r ** 2) @ outer[k]).reshape(qk, qk)
         target[offsets[k]:offsets[k + 1]] = moment[rows, cols]
         for m, (lev_l, (a_idx, b_idx)) in enumerate(zip(levels, keys)):
-            Zl = lev_l.Z
-            inner = levels[max(k, m)]
-            C = np.add.reduceat(Zk[:, :, None] * Zl[:, None, :], inner.first_row,
-                                axis=0)                                  # Z_g^k' Z_g^l
-            for j, (a, b) in enumerate(zip(a_idx, b_idx)):
-                E = np.zeros((lev_l.q, lev_l.q))
-                E[a, b] = E[b, a] = 1.0
-                zEz = np.einsum("nq,qk,nk->n", Zl, E, Zl)
-                image = stacked_inner_sum(stack_times(C, E), C) - (Zk * zEz[:, None]).T @ Zk
-                system[offsets[k]:offsets[k + 1], offsets[m] + j] = image[rows, cols]
+            ql = lev_l.q
+            C = np.add.reduceat(_row_outer(lev_k.Z, lev_l.Z), levels[max(k, m)].first_row,
+                                axis=0)                                 # Z_g^k' Z_g^l
+            pairs = (C.T @ C).reshape(qk, ql, qk, ql).transpose(0, 2, 1, 3)
+            same = (outer[k].T @ outer[m]).reshape(qk, qk, ql, ql)
+            block = pairs - same                  # the map E -> sum (...), by (i, j, a, b)
+            # a symmetric unknown D[a, b] = D[b, a] enters through both entries
+            image = block[:, :, a_idx, b_idx] + np.where(
+                a_idx != b_idx, block[:, :, b_idx, a_idx], 0.0)
+            system[offsets[k]:offsets[k + 1], offsets[m]:offsets[m + 1]] = image[rows, cols]
     try:
         d = np.linalg.solve(system, target)
     except np.linalg.LinAlgError:
@@ -116,6 +120,11 @@ def _matched_covariances(levels, r):
         D[rows, cols] = D[cols, rows] = d[lo:lo + rows.size]
         Ds.append(D)
     return Ds
+
+
+def _row_outer(A, B):
+    """``a_n b_n'`` of every row as an ``N x (p q)`` array (row-major)."""
+    return (A[:, :, None] * B[:, None, :]).reshape(len(A), -1)
 
 
 def _projected(D, pd):
