@@ -129,7 +129,7 @@ def main(argv=None):
     nlme = _nlme_seconds(args.nlme, args.shape, args.size)
     ref = references(args.shape, d, args.repeat)
     print(f"{args.shape}, G = {args.size:,}, {len(d):,} rows; medians of {args.repeat} "
-          "warm fits, ms")
+          "warm fits, ms\n")
     cols = ["whole call", *_PHASES]
     print("| case | " + " | ".join(cols) + " | nlme | nlme / 20 |")
     print("|---" * (len(cols) + 3) + "|")
@@ -138,7 +138,7 @@ def main(argv=None):
         n = nlme.get(case)
         tail = f"{1e3 * n:.0f} | {50 * n:.1f}" if n is not None else " | "
         print(f"| {case} | " + " | ".join(f"{ms[c]:.1f}" for c in cols) + f" | {tail} |")
-    print(" ".join(f"{k}: {v:.1f} ms;" for k, v in ref.items()))
+    print("\n" + "; ".join(f"{k}: {v:.1f} ms" for k, v in ref.items()) + "\n")
 
 
 if __name__ == "__main__":
