@@ -266,7 +266,7 @@ class ProfiledLikelihood(EliminationScore):
         where :func:`~lmmext.engine.moment_start.moment_start` applies (nlme's start
         remains the optimizer's scale of reference)."""
         theta = self.start()
-        matched = moment_start(self)
+        matched = moment_start(self, theta)
         if matched is not None:
             theta[:matched.size] = matched
         return theta

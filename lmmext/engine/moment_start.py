@@ -35,13 +35,14 @@ _MAX_Q = 3
 _BELOW = 0.5
 
 
-def moment_start(engine):
+def moment_start(engine, start):
     """The random-effects part of ``engine``'s start from the residuals' moments (levels
     of at most three random effects with a general, diagonal or identity covariance,
     dense designs, no correlation structure), or ``None`` where nlme's start stays
     (other models, or moments that identify no positive variance).  A level whose
     moments identify no positive variance keeps nlme's start; a single random effect
-    takes nlme's where that is below the moments' by at most ``_BELOW``."""
+    takes nlme's where that is below the moments' by at most ``_BELOW``.  ``start`` is
+    nlme's whole start vector (:meth:`ProfiledLikelihood.start`)."""
     levels = engine.levels
     if (not levels or engine.sparse is not None or engine.corstruct is not None
             or any(lev.q > _MAX_Q or not isinstance(lev.pd, (PdSymm, PdDiag, PdIdent))
@@ -57,8 +58,7 @@ def moment_start(engine):
     if not sigma2 > 0:
         return None
     parts, matched = [], False
-    for lev, D in zip(levels, Ds):
-        nlme = lev.start()
+    for lev, D, nlme in zip(levels, Ds, engine.split(start)[0]):
         D = _projected(D / sigma2, lev.pd)
         if D is None:
             parts.append(nlme)
@@ -99,8 +99,8 @@ def _matched_covariances(levels, r, outer):
         target[offsets[k]:offsets[k + 1]] = moment[rows, cols]
         for m, (lev_l, (a_idx, b_idx)) in enumerate(zip(levels, keys)):
             ql = lev_l.q
-            C = np.add.reduceat(_row_outer(lev_k.Z, lev_l.Z), levels[max(k, m)].first_row,
-                                axis=0)                                 # Z_g^k' Z_g^l
+            rows_kl = outer[k] if k == m else _row_outer(lev_k.Z, lev_l.Z)
+            C = np.add.reduceat(rows_kl, levels[max(k, m)].first_row, axis=0)  # Z_g^k' Z_g^l
             pairs = (C.T @ C).reshape(qk, ql, qk, ql).transpose(0, 2, 1, 3)
             same = (outer[k].T @ outer[m]).reshape(qk, qk, ql, ql)
             block = pairs - same                  # the map E -> sum (...), by (i, j, a, b)
